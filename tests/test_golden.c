@@ -1,0 +1,61 @@
+/* test_golden.c — vt screens must equal tmux's screens (tty-golden files)
+ * after feeding each recorded stream up to each golden offset, whatever the
+ * read boundaries. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_support.h"
+#include "vt_screen.h"
+
+static char *screen_after(const char *raw, size_t off, unsigned cols,
+			  unsigned rows, size_t chunk)
+{
+	struct vt_screen *s;
+	struct vt_screen_opts o = {.cols = cols, .rows = rows};
+	cr_assert_eq(vt_screen_new(&s, &o), 0);
+	for (size_t i = 0; i < off; i += chunk)
+		vt_screen_feed(s, raw + i, off - i < chunk ? off - i : chunk);
+	struct vt_frame f;
+	cr_assert_eq(vt_screen_snapshot(s, &f), 0);
+	char *text = NULL;
+	cr_assert_eq(vt_frame_text(&f, &text, NULL), 0);
+	vt_frame_free(&f);
+	vt_screen_free(s);
+	return text;
+}
+
+static void check_all(size_t chunk)
+{
+	struct ts_fixture fx[32];
+	int n = ts_fixtures(fx, 32);
+	cr_assert_gt(n, 0, "fixture index not found in %s", SR_FIXTURES_DIR);
+	int checked = 0;
+	for (int i = 0; i < n; i++) {
+		char name[512];
+		snprintf(name, sizeof(name), "%.63s.raw", fx[i].name);
+		size_t rawlen;
+		char *raw = ts_read_file(name, &rawlen);
+		cr_assert_not_null(raw, "missing %s", name);
+		for (size_t k = 0; k < fx[i].noffsets; k++) {
+			size_t off = fx[i].offsets[k];
+			cr_assert_leq(off, rawlen);
+			snprintf(name, sizeof(name), "%.63s.at-%zu.txt", fx[i].name, off);
+			char *want = ts_read_file(name, NULL);
+			cr_assert_not_null(want, "missing %s", name);
+			char *got = screen_after(raw, off, fx[i].cols, fx[i].rows, chunk);
+			cr_expect_str_eq(got, want, "%s (chunk %zu):\n--- got\n%s--- want\n%s",
+					 name, chunk, got, want);
+			checked++;
+			free(got);
+			free(want);
+		}
+		free(raw);
+	}
+	cr_assert_geq(checked, 30);
+}
+
+Test(golden, every_fixture_offset_whole_stream) { check_all(1u << 20); }
+Test(golden, every_fixture_offset_split_reads_1_byte) { check_all(1); }
+Test(golden, every_fixture_offset_split_reads_7_bytes) { check_all(7); }

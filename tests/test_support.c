@@ -1,0 +1,66 @@
+/* test_support.c — fixture loading for the tests (uses cJSON). */
+#include "test_support.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *ts_read_file(const char *name, size_t *len)
+{
+	char path[1024];
+	if (name[0] == '/')
+		snprintf(path, sizeof(path), "%s", name);
+	else
+		snprintf(path, sizeof(path), "%s/%s", SR_FIXTURES_DIR, name);
+	FILE *fp = fopen(path, "rb");
+	if (!fp)
+		return NULL;
+	fseek(fp, 0, SEEK_END);
+	long n = ftell(fp);
+	fseek(fp, 0, SEEK_SET);
+	char *buf = malloc((size_t)n + 1);
+	if (buf && fread(buf, 1, (size_t)n, fp) != (size_t)n) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(fp);
+	if (buf) {
+		buf[n] = '\0';
+		if (len)
+			*len = (size_t)n;
+	}
+	return buf;
+}
+
+int ts_fixtures(struct ts_fixture *out, int max)
+{
+	char *json = ts_read_file("index.json", NULL);
+	if (!json)
+		return -1;
+	cJSON *root = cJSON_Parse(json);
+	free(json);
+	if (!root)
+		return -1;
+	int n = 0;
+	cJSON *it;
+	cJSON_ArrayForEach(it, root)
+	{
+		if (n == max)
+			break;
+		struct ts_fixture *f = &out[n];
+		memset(f, 0, sizeof(*f));
+		snprintf(f->name, sizeof(f->name), "%s", it->string);
+		f->cols = (unsigned)cJSON_GetNumberValue(cJSON_GetObjectItem(it, "cols"));
+		f->rows = (unsigned)cJSON_GetNumberValue(cJSON_GetObjectItem(it, "rows"));
+		cJSON *off;
+		cJSON_ArrayForEach(off, cJSON_GetObjectItem(it, "golden_offsets"))
+		{
+			if (f->noffsets < 16)
+				f->offsets[f->noffsets++] = (size_t)cJSON_GetNumberValue(off);
+		}
+		n++;
+	}
+	cJSON_Delete(root);
+	return n;
+}

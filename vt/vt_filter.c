@@ -1,0 +1,481 @@
+/* vt_filter.c — the byte pre-filter described in vt_filter.h. */
+#include "vt_filter.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+	ST_GROUND,
+	ST_ESC,        /* after ESC */
+	ST_ESC_INTER,  /* ESC + intermediates, waiting for the final byte */
+	ST_CSI,        /* collecting a CSI sequence in seq[] */
+	ST_CSI_SKIP,   /* CSI too long to inspect: passed through to its end */
+	ST_STRING,     /* OSC / DCS / SOS / PM / APC body, passed through */
+	ST_STRING_ESC, /* ESC inside a string: ST or a new sequence */
+};
+
+#define ESC 0x1b
+
+void vt_filter_init(struct vt_filter *f, const struct vt_filter_ops *ops,
+		    void *data)
+{
+	memset(f, 0, sizeof(*f));
+	f->ops = ops;
+	f->data = data;
+	f->state = ST_GROUND;
+}
+
+unsigned vt_filter_kitty_flags(const struct vt_filter *f)
+{
+	return f->kitty_depth ? f->kitty_stack[f->kitty_depth - 1] : 0;
+}
+
+static void emit(struct vt_filter *f, const char *b, size_t n)
+{
+	if (n)
+		f->ops->out(f->data, b, n);
+}
+
+static void reply(struct vt_filter *f, const char *b, size_t n)
+{
+	if (f->ops->reply)
+		f->ops->reply(f->data, b, n);
+}
+
+static void event(struct vt_filter *f, enum vt_filter_event ev)
+{
+	if (f->ops->event)
+		f->ops->event(f->data, ev);
+}
+
+/* Remembers the last graphic character of a ground-state run (for REP). */
+static void note_last_char(struct vt_filter *f, const char *b, size_t n)
+{
+	size_t i = n;
+	while (i > 0) {
+		unsigned char c = (unsigned char)b[i - 1];
+		if (c >= 0x20 && c != 0x7f)
+			break;
+		i--;
+	}
+	if (i == 0)
+		return;
+	size_t end = i, start = i - 1;
+	while (start > 0 && end - start < 4 &&
+	       ((unsigned char)b[start] & 0xc0) == 0x80)
+		start--;
+	f->lastlen = (uint8_t)(end - start);
+	memcpy(f->last, b + start, f->lastlen);
+}
+
+static void count_newlines(struct vt_filter *f, const char *b, size_t n)
+{
+	const char *p = b, *end = b + n;
+	while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		f->newlines++;
+		p++;
+	}
+}
+
+/* Which private modes we track, and the bit for each. */
+static uint32_t private_mode_bit(long mode)
+{
+	switch (mode) {
+	case 1: return VT_MODE_APP_CURSOR;
+	case 9: return VT_MODE_MOUSE_X10;
+	case 25: return VT_MODE_CURSOR_HIDDEN; /* inverted below */
+	case 47: case 1047: case 1049: return VT_MODE_ALT_SCREEN;
+	case 1000: return VT_MODE_MOUSE_NORMAL;
+	case 1002: return VT_MODE_MOUSE_BUTTON;
+	case 1003: return VT_MODE_MOUSE_ANY;
+	case 1004: return VT_MODE_FOCUS;
+	case 1005: return VT_MODE_MOUSE_UTF8;
+	case 1006: return VT_MODE_MOUSE_SGR;
+	case 1015: return VT_MODE_MOUSE_URXVT;
+	case 1016: return VT_MODE_MOUSE_SGR_PIXELS;
+	case 2004: return VT_MODE_BRACKETED_PASTE;
+	case 2026: return VT_MODE_SYNC;
+	case 2031: return VT_MODE_THEME_REPORTS;
+	default: return 0;
+	}
+}
+
+/* Private modes the emulator supports (libtsm or this filter): DECRQM
+ * answers "set"/"reset" for these and "not recognised" for the rest. */
+static bool private_mode_known(long mode)
+{
+	switch (mode) {
+	case 5: case 6: case 7: case 1048:
+		return true;
+	default:
+		return private_mode_bit(mode) != 0;
+	}
+}
+
+static bool private_mode_is_set(const struct vt_filter *f, long mode)
+{
+	uint32_t bit = private_mode_bit(mode);
+	if (mode == 25)
+		return !(f->modes & VT_MODE_CURSOR_HIDDEN);
+	if (mode == 7)
+		return true; /* autowrap: libtsm's default, rarely changed */
+	return bit && (f->modes & bit);
+}
+
+struct csi {
+	char priv;  /* '?', '>', '<', '=' or 0 */
+	char inter; /* last intermediate byte (0x20-0x2f) or 0 */
+	char final;
+	long args[16];
+	unsigned nargs;
+	bool has_args;
+};
+
+/* Parses seq[] = ESC [ ... final. */
+static void csi_parse(const struct vt_filter *f, struct csi *c)
+{
+	memset(c, 0, sizeof(*c));
+	size_t i = 2, n = f->seqlen;
+	c->final = f->seq[n - 1];
+	if (i < n - 1 && strchr("?><=", f->seq[i]))
+		c->priv = f->seq[i++];
+	long cur = -1;
+	for (; i < n - 1; i++) {
+		unsigned char ch = (unsigned char)f->seq[i];
+		if (ch >= '0' && ch <= '9') {
+			cur = (cur < 0 ? 0 : cur) * 10 + (ch - '0');
+			if (cur > 1000000)
+				cur = 1000000;
+			c->has_args = true;
+		} else if (ch == ';' || ch == ':') {
+			if (c->nargs < 16)
+				c->args[c->nargs++] = cur;
+			cur = -1;
+			c->has_args = true;
+		} else if (ch >= 0x20 && ch <= 0x2f) {
+			c->inter = (char)ch;
+		}
+	}
+	if (c->has_args && c->nargs < 16)
+		c->args[c->nargs++] = cur;
+}
+
+static long arg(const struct csi *c, unsigned i, long dflt)
+{
+	return (i < c->nargs && c->args[i] >= 0) ? c->args[i] : dflt;
+}
+
+static void set_private_modes(struct vt_filter *f, const struct csi *c, bool on)
+{
+	for (unsigned i = 0; i < c->nargs; i++) {
+		long m = c->args[i];
+		uint32_t bit = private_mode_bit(m);
+		if (!bit)
+			continue;
+		bool set = (m == 25) ? !on : on;
+		bool was_sync = f->modes & VT_MODE_SYNC;
+		if (set)
+			f->modes |= bit;
+		else
+			f->modes &= ~bit;
+		if (m == 2026 && on && !was_sync)
+			event(f, VT_FILTER_SYNC_BEGIN);
+		else if (m == 2026 && !on && was_sync)
+			event(f, VT_FILTER_SYNC_END);
+	}
+}
+
+static void answer_decrqm(struct vt_filter *f, const struct csi *c)
+{
+	char buf[48];
+	long mode = arg(c, 0, 0);
+	int n;
+	if (c->priv == '?') {
+		int v = !private_mode_known(mode) ? 0 :
+			private_mode_is_set(f, mode) ? 1 : 2;
+		n = snprintf(buf, sizeof(buf), "\x1b[?%ld;%d$y", mode, v);
+	} else {
+		/* ANSI modes: we report none as recognised. */
+		n = snprintf(buf, sizeof(buf), "\x1b[%ld;0$y", mode);
+	}
+	if (n > 0)
+		reply(f, buf, (size_t)n);
+}
+
+static void kitty_sequence(struct vt_filter *f, const struct csi *c)
+{
+	switch (c->priv) {
+	case '>': /* push */
+		if (f->kitty_depth == VT_FILTER_KITTY_DEPTH) {
+			memmove(f->kitty_stack, f->kitty_stack + 1,
+				VT_FILTER_KITTY_DEPTH - 1);
+			f->kitty_depth--;
+		}
+		f->kitty_stack[f->kitty_depth++] = (uint8_t)(arg(c, 0, 0) & 0xff);
+		break;
+	case '<': { /* pop n */
+		long n = arg(c, 0, 1);
+		f->kitty_depth = n >= (long)f->kitty_depth ? 0 :
+				 f->kitty_depth - (unsigned)n;
+		break;
+	}
+	case '=': { /* set: mode 1 replace, 2 or, 3 and-not */
+		uint8_t v = (uint8_t)(arg(c, 0, 0) & 0xff);
+		long how = arg(c, 1, 1);
+		if (f->kitty_depth == 0)
+			f->kitty_stack[f->kitty_depth++] = 0;
+		uint8_t *top = &f->kitty_stack[f->kitty_depth - 1];
+		*top = how == 2 ? (uint8_t)(*top | v) :
+		       how == 3 ? (uint8_t)(*top & ~v) : v;
+		break;
+	}
+	default: /* CSI ? u: query; unanswered on purpose */
+		break;
+	}
+}
+
+static void repeat_last(struct vt_filter *f, long n)
+{
+	if (!f->lastlen)
+		return;
+	if (n < 1)
+		n = 1;
+	if (n > 65535)
+		n = 65535; /* a screen is never larger; bounds hostile input */
+	char buf[256];
+	size_t fill = 0;
+	for (long i = 0; i < n; i++) {
+		if (fill + f->lastlen > sizeof(buf)) {
+			emit(f, buf, fill);
+			fill = 0;
+		}
+		memcpy(buf + fill, f->last, f->lastlen);
+		fill += f->lastlen;
+	}
+	emit(f, buf, fill);
+}
+
+/* A complete CSI sequence is in seq[]: pass it on, rewrite or swallow it. */
+static void csi_dispatch(struct vt_filter *f)
+{
+	struct csi c;
+	csi_parse(f, &c);
+
+	if (c.final == 'p' && c.inter == '$') { /* DECRQM */
+		answer_decrqm(f, &c);
+		return;
+	}
+	if (c.final == 'p' && c.inter == '!') { /* DECSTR soft reset */
+		f->modes &= VT_MODE_ALT_SCREEN;
+		f->kitty_depth = 0;
+		f->modify_other_keys = 0;
+		event(f, VT_FILTER_RESET);
+		emit(f, f->seq, f->seqlen);
+		return;
+	}
+	if (c.final == 'u' && c.priv) {
+		kitty_sequence(f, &c);
+		return;
+	}
+	if (c.final == 'm' && c.priv == '>') { /* modifyOtherKeys */
+		if (arg(&c, 0, -1) == 4)
+			f->modify_other_keys = (int)arg(&c, 1, 0);
+		else if (!c.has_args)
+			f->modify_other_keys = 0;
+		return;
+	}
+	if (c.final == 'q' && c.priv == '>') /* XTVERSION: not claimed */
+		return;
+	if (!c.priv && !c.inter && !c.has_args) {
+		if (c.final == 's') { /* SCOSC */
+			emit(f, "\x1b" "7", 2);
+			return;
+		}
+		if (c.final == 'u') { /* SCORC */
+			emit(f, "\x1b" "8", 2);
+			return;
+		}
+	}
+	if (c.final == 'b' && !c.priv && !c.inter) { /* REP */
+		repeat_last(f, arg(&c, 0, 1));
+		return;
+	}
+	if ((c.final == 'h' || c.final == 'l') && c.priv == '?')
+		set_private_modes(f, &c, c.final == 'h');
+	emit(f, f->seq, f->seqlen);
+	if (c.final == 'J' && !c.priv && !c.inter) {
+		long a = arg(&c, 0, 0);
+		if (a == 3)
+			event(f, VT_FILTER_CLEAR_SCROLLBACK);
+		else if (a == 2)
+			event(f, VT_FILTER_CLEAR_SCREEN);
+	}
+}
+
+/* Handles the byte after ESC (already in seq[0]). */
+static void esc_byte(struct vt_filter *f, unsigned char ch)
+{
+	f->seq[f->seqlen++] = (char)ch;
+	switch (ch) {
+	case '[':
+		f->state = ST_CSI;
+		return;
+	case ']': case 'P': case 'X': case '^': case '_':
+		emit(f, f->seq, f->seqlen);
+		f->seqlen = 0;
+		f->state = ST_STRING;
+		return;
+	case '=':
+		f->modes |= VT_MODE_APP_KEYPAD;
+		break;
+	case '>':
+		f->modes &= ~VT_MODE_APP_KEYPAD;
+		break;
+	case 'c': /* RIS */
+		f->modes = 0;
+		f->kitty_depth = 0;
+		f->modify_other_keys = 0;
+		event(f, VT_FILTER_RESET);
+		break;
+	default:
+		if (ch >= 0x20 && ch <= 0x2f) {
+			f->state = ST_ESC_INTER;
+			return;
+		}
+		break;
+	}
+	emit(f, f->seq, f->seqlen);
+	f->seqlen = 0;
+	f->state = ST_GROUND;
+}
+
+void vt_filter_feed(struct vt_filter *f, const char *buf, size_t len)
+{
+	const char *p = buf, *end = buf + len;
+	while (p < end) {
+		if (f->state == ST_GROUND) {
+			const char *esc = memchr(p, ESC, (size_t)(end - p));
+			const char *stop = esc ? esc : end;
+			if (stop > p) {
+				count_newlines(f, p, (size_t)(stop - p));
+				note_last_char(f, p, (size_t)(stop - p));
+				emit(f, p, (size_t)(stop - p));
+			}
+			if (!esc)
+				return;
+			f->seq[0] = ESC;
+			f->seqlen = 1;
+			f->state = ST_ESC;
+			p = esc + 1;
+			continue;
+		}
+		unsigned char ch = (unsigned char)*p;
+		switch (f->state) {
+		case ST_ESC:
+			p++;
+			if (ch == ESC) { /* ESC ESC: the first one is dropped, as terminals do */
+				f->seqlen = 1;
+				break;
+			}
+			if (ch == 0x18 || ch == 0x1a) { /* CAN / SUB abort */
+				f->seqlen = 0;
+				f->state = ST_GROUND;
+				break;
+			}
+			esc_byte(f, ch);
+			break;
+		case ST_ESC_INTER:
+			p++;
+			if (f->seqlen < VT_FILTER_SEQ_MAX)
+				f->seq[f->seqlen++] = (char)ch;
+			if (ch >= 0x30 || ch < 0x20) {
+				emit(f, f->seq, f->seqlen);
+				f->seqlen = 0;
+				f->state = ST_GROUND;
+			}
+			break;
+		case ST_CSI:
+			p++;
+			if (ch == ESC) { /* sequence aborted by a new one */
+				emit(f, f->seq, f->seqlen);
+				f->seq[0] = ESC;
+				f->seqlen = 1;
+				f->state = ST_ESC;
+				break;
+			}
+			if (ch == 0x18 || ch == 0x1a) {
+				f->seqlen = 0;
+				f->state = ST_GROUND;
+				break;
+			}
+			if (f->seqlen == VT_FILTER_SEQ_MAX) {
+				/* Too long to be one we rewrite: hand it over as is. */
+				emit(f, f->seq, f->seqlen);
+				f->seqlen = 0;
+				f->state = ST_CSI_SKIP;
+				p--;
+				break;
+			}
+			f->seq[f->seqlen++] = (char)ch;
+			if (ch >= 0x40 && ch <= 0x7e) {
+				csi_dispatch(f);
+				f->seqlen = 0;
+				f->state = ST_GROUND;
+			}
+			break;
+		case ST_CSI_SKIP: {
+			const char *q = p;
+			while (q < end && !((unsigned char)*q >= 0x40 &&
+					    (unsigned char)*q <= 0x7e))
+				q++;
+			if (q < end) {
+				q++;
+				f->state = ST_GROUND;
+			}
+			emit(f, p, (size_t)(q - p));
+			p = q;
+			break;
+		}
+		case ST_STRING: {
+			const char *q = p;
+			while (q < end && *q != 0x07 && *q != ESC && *q != 0x18 &&
+			       *q != 0x1a)
+				q++;
+			if (q == end) {
+				emit(f, p, (size_t)(q - p));
+				p = q;
+				break;
+			}
+			if (*q == ESC) {
+				emit(f, p, (size_t)(q - p));
+				f->state = ST_STRING_ESC;
+				p = q + 1;
+				break;
+			}
+			emit(f, p, (size_t)(q + 1 - p)); /* BEL / CAN / SUB end it */
+			f->state = ST_GROUND;
+			p = q + 1;
+			break;
+		}
+		case ST_STRING_ESC:
+			if (ch == '\\') {
+				emit(f, "\x1b\\", 2);
+				p++;
+				f->state = ST_GROUND;
+				break;
+			}
+			/* ESC followed by anything else: the string was cut
+			 * short; terminate it for the emulator and restart. */
+			emit(f, "\x1b\\", 2);
+			f->seq[0] = ESC;
+			f->seqlen = 1;
+			f->state = ST_ESC;
+			break;
+		default:
+			f->state = ST_GROUND;
+			break;
+		}
+	}
+}
