@@ -1,4 +1,5 @@
 /* sr_replay.c — `smrelay replay`: a recorded stream through the vt engine. */
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -6,7 +7,9 @@
 #include <string.h>
 
 #include "sr_cli.h"
+#include "sr_replay.h"
 #include "sr_timing.h"
+#include "vt_pipe.h"
 #include "vt_screen.h"
 
 static void replay_usage(FILE *out)
@@ -66,6 +69,111 @@ static char *read_all(const char *path, size_t *len)
 	return buf;
 }
 
+static int print_screen(const char *raw, size_t len, unsigned cols, unsigned rows)
+{
+	struct vt_screen *s = NULL;
+	struct vt_screen_opts o = {.cols = cols, .rows = rows};
+	if (vt_screen_new(&s, &o) < 0) {
+		fprintf(stderr, "smrelay replay: cannot create the virtual screen\n");
+		return 1;
+	}
+	vt_screen_feed(s, raw, len);
+	struct vt_frame f;
+	char *text = NULL;
+	size_t tlen = 0;
+	int status = 0;
+	if (vt_screen_snapshot(s, &f) < 0 || vt_frame_text(&f, &text, &tlen) < 0) {
+		fprintf(stderr, "smrelay replay: out of memory\n");
+		status = 1;
+	} else {
+		fwrite(text, 1, tlen, stdout);
+	}
+	free(text);
+	vt_frame_free(&f);
+	vt_screen_free(s);
+	return status;
+}
+
+static cJSON *string_array(const char *const *v, size_t n)
+{
+	cJSON *a = cJSON_CreateArray();
+	for (size_t i = 0; a && i < n; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateString(v[i]));
+	return a;
+}
+
+/* One JSON object per line for each chat operation. */
+static void print_op(void *data, const struct vt_op *op)
+{
+	int *status = data;
+	static const char *const names[] = {
+		[VT_OP_COMMIT] = "commit", [VT_OP_LIVE] = "live",
+		[VT_OP_SEAL] = "seal", [VT_OP_MARKER] = "marker", [VT_OP_END] = "end",
+	};
+	cJSON *o = cJSON_CreateObject();
+	if (!o) {
+		*status = 1;
+		return;
+	}
+	cJSON_AddNumberToObject(o, "t", (double)op->t_ms / 1000.0);
+	cJSON_AddStringToObject(o, "op", names[op->kind]);
+	switch (op->kind) {
+	case VT_OP_COMMIT:
+		cJSON_AddItemToObject(o, "lines", string_array(op->lines, op->nlines));
+		if (op->final)
+			cJSON_AddTrueToObject(o, "final");
+		break;
+	case VT_OP_LIVE:
+		cJSON_AddStringToObject(o, "text", op->text);
+		break;
+	case VT_OP_MARKER:
+		cJSON_AddStringToObject(o, "value", op->marker->value);
+		cJSON_AddItemToObject(o, "context",
+				      string_array(op->marker->context, op->marker->ncontext));
+		break;
+	case VT_OP_SEAL:
+	case VT_OP_END:
+		break;
+	}
+	char *line = cJSON_PrintUnformatted(o);
+	if (line)
+		printf("%s\n", line);
+	else
+		*status = 1;
+	free(line);
+	cJSON_Delete(o);
+}
+
+static int print_ops(const char *raw, size_t len, unsigned cols, unsigned rows,
+		     const char *timing_path)
+{
+	struct sr_timing t = {0};
+	if (timing_path) {
+		size_t bad = 0;
+		int r = sr_timing_load(timing_path, &t, &bad);
+		if (r == -EINVAL) {
+			fprintf(stderr, "smrelay replay: %s:%zu: expected '<seconds> <bytes>'\n",
+				timing_path, bad);
+			return 1;
+		}
+		if (r < 0) {
+			fprintf(stderr, "smrelay replay: cannot read %s: %s\n", timing_path,
+				strerror(-r));
+			return 1;
+		}
+	}
+	int status = 0;
+	char err[256] = "";
+	int r = sr_replay_run(raw, len, timing_path ? &t : NULL, cols, rows, print_op,
+			      &status, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "smrelay replay: %s\n", err[0] ? err : strerror(-r));
+		status = 1;
+	}
+	sr_timing_free(&t);
+	return status;
+}
+
 int sr_cmd_replay(int argc, char **argv)
 {
 	unsigned long long cols = 80, rows = 24, offset = ~0ull;
@@ -120,30 +228,8 @@ int sr_cmd_replay(int argc, char **argv)
 	}
 	if (offset < len)
 		len = (size_t)offset;
-	(void)timing;
-	int status = 0;
-	struct vt_screen *s = NULL;
-	struct vt_screen_opts o = {.cols = (unsigned)cols, .rows = (unsigned)rows};
-	if (vt_screen_new(&s, &o) < 0) {
-		fprintf(stderr, "smrelay replay: cannot create the virtual screen\n");
-		free(raw);
-		return 1;
-	}
-	vt_screen_feed(s, raw, len);
-	if (screen) {
-		struct vt_frame f;
-		char *text = NULL;
-		size_t tlen = 0;
-		if (vt_screen_snapshot(s, &f) < 0 || vt_frame_text(&f, &text, &tlen) < 0) {
-			fprintf(stderr, "smrelay replay: out of memory\n");
-			status = 1;
-		} else {
-			fwrite(text, 1, tlen, stdout);
-		}
-		free(text);
-		vt_frame_free(&f);
-	}
-	vt_screen_free(s);
+	int status = screen ? print_screen(raw, len, (unsigned)cols, (unsigned)rows)
+			    : print_ops(raw, len, (unsigned)cols, (unsigned)rows, timing);
 	free(raw);
 	return status;
 }

@@ -57,6 +57,9 @@ struct vt_frame {
 	uint32_t modes;
 	/* What happened since the previous snapshot: VT_FRAME_* bits. */
 	unsigned events;
+	/* With VT_FRAME_CLEARED: how many of `scrolled` left before the first
+	 * clear (the rest scrolled after it). */
+	size_t scrolled_before_clear;
 };
 
 enum {

@@ -30,6 +30,7 @@ struct vt_screen {
 	size_t npending, pending_cap;
 
 	unsigned events;
+	size_t scrolled_before_clear;
 	uint64_t pending_bytes;
 	uint64_t bytes_since_harvest;
 	uint64_t newlines_at_harvest;
@@ -168,6 +169,16 @@ static void send_reply(void *data, const char *b, size_t n)
 		s->reply(s->reply_data, b, n);
 }
 
+/* Records the first clear of the main screen since the last snapshot, after
+ * collecting what scrolled off before it. */
+static void note_clear(struct vt_screen *s)
+{
+	harvest(s);
+	if (!(s->events & VT_FRAME_CLEARED))
+		s->scrolled_before_clear = s->npending;
+	s->events |= VT_FRAME_CLEARED;
+}
+
 static void filter_event(void *data, enum vt_filter_event ev)
 {
 	struct vt_screen *s = data;
@@ -176,14 +187,13 @@ static void filter_event(void *data, enum vt_filter_event ev)
 	case VT_FILTER_CLEAR_SCROLLBACK:
 		/* Lines that scrolled off before the erase are still output
 		 * the transcript must keep: collect them first. */
-		harvest(s);
+		note_clear(s);
 		hist_clear(s);
 		tsm_screen_clear_sb(s->scr);
-		s->events |= VT_FRAME_CLEARED;
 		break;
 	case VT_FILTER_CLEAR_SCREEN:
 		if (!alt)
-			s->events |= VT_FRAME_CLEARED;
+			note_clear(s);
 		break;
 	case VT_FILTER_SYNC_END:
 		s->sync_ends++;
@@ -431,6 +441,8 @@ int vt_screen_snapshot(struct vt_screen *s, struct vt_frame *out)
 	out->alt_screen = flags & TSM_SCREEN_ALTERNATE;
 	out->modes = s->filt.modes;
 	out->events = s->events;
+	out->scrolled_before_clear = s->scrolled_before_clear;
+	s->scrolled_before_clear = 0;
 	out->scrolled = s->pending;
 	out->nscrolled = s->npending;
 	s->pending = NULL;
