@@ -72,11 +72,10 @@ static void note_last_char(struct vt_filter *f, const char *b, size_t n)
 
 static void count_newlines(struct vt_filter *f, const char *b, size_t n)
 {
-	const char *p = b, *end = b + n;
-	while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-		f->newlines++;
-		p++;
-	}
+	size_t c = 0;
+	for (size_t i = 0; i < n; i++) /* a loop the compiler vectorises */
+		c += b[i] == '\n';
+	f->newlines += c;
 }
 
 /* Which private modes we track, and the bit for each. */
@@ -176,6 +175,8 @@ static void set_private_modes(struct vt_filter *f, const struct csi *c, bool on)
 			continue;
 		bool set = (m == 25) ? !on : on;
 		bool was_sync = f->modes & VT_MODE_SYNC;
+		if (bit == VT_MODE_ALT_SCREEN && !(f->modes & bit) != !set)
+			f->alt_switches++;
 		if (set)
 			f->modes |= bit;
 		else
@@ -257,7 +258,25 @@ static void repeat_last(struct vt_filter *f, long n)
 	emit(f, buf, fill);
 }
 
-/* A complete CSI sequence is in seq[]: pass it on, rewrite or swallow it. */
+/* Cheap test on the final byte and prefix: most CSI sequences (SGR, cursor
+ * moves, erases) are none of our business and must cost next to nothing. */
+static bool csi_interesting(const char *seq, size_t n)
+{
+	char fin = seq[n - 1], lead = n > 3 ? seq[2] : 0;
+	switch (fin) {
+	case 'p': case 'u': case 's': case 'b': case 'J':
+		return true;
+	case 'h': case 'l':
+		return lead == '?';
+	case 'm': case 'q':
+		return lead == '>';
+	default:
+		return false;
+	}
+}
+
+/* A complete CSI sequence we may act on is in seq[], and everything before
+ * it has been handed over: emit it, its replacement, or nothing. */
 static void csi_dispatch(struct vt_filter *f)
 {
 	struct csi c;
@@ -307,6 +326,7 @@ static void csi_dispatch(struct vt_filter *f)
 	emit(f, f->seq, f->seqlen);
 	if (c.final == 'J' && !c.priv && !c.inter) {
 		long a = arg(&c, 0, 0);
+		/* after the emit: the screen must see the erase first */
 		if (a == 3)
 			event(f, VT_FILTER_CLEAR_SCROLLBACK);
 		else if (a == 2)
@@ -314,46 +334,57 @@ static void csi_dispatch(struct vt_filter *f)
 	}
 }
 
-/* Handles the byte after ESC (already in seq[0]). */
-static void esc_byte(struct vt_filter *f, unsigned char ch)
+/*
+ * Bytes that pass through unchanged are not copied: they accumulate as a
+ * span of the caller's buffer, handed to the emulator in one piece when a
+ * sequence must be rewritten or swallowed, or when the buffer ends. Only a
+ * sequence that started in an earlier call lives in seq[] alone.
+ */
+struct feed {
+	struct vt_filter *f;
+	const char *span;      /* first byte not yet emitted */
+	const char *seq_start; /* where seq[] began in this buffer, or NULL */
+};
+
+static void flush_span(struct feed *fd, const char *upto)
 {
-	f->seq[f->seqlen++] = (char)ch;
-	switch (ch) {
-	case '[':
-		f->state = ST_CSI;
-		return;
-	case ']': case 'P': case 'X': case '^': case '_':
-		emit(f, f->seq, f->seqlen);
-		f->seqlen = 0;
-		f->state = ST_STRING;
-		return;
-	case '=':
-		f->modes |= VT_MODE_APP_KEYPAD;
-		break;
-	case '>':
-		f->modes &= ~VT_MODE_APP_KEYPAD;
-		break;
-	case 'c': /* RIS */
-		f->modes = 0;
-		f->kitty_depth = 0;
-		f->modify_other_keys = 0;
-		event(f, VT_FILTER_RESET);
-		break;
-	default:
-		if (ch >= 0x20 && ch <= 0x2f) {
-			f->state = ST_ESC_INTER;
-			return;
-		}
-		break;
+	if (upto > fd->span)
+		emit(fd->f, fd->span, (size_t)(upto - fd->span));
+	fd->span = upto;
+}
+
+/* The sequence in seq[] ends at p (exclusive) and passes through as is. */
+static void seq_pass(struct feed *fd, const char *p)
+{
+	if (!fd->seq_start) { /* began in an earlier call: nothing before it here */
+		emit(fd->f, fd->f->seq, fd->f->seqlen);
+		fd->span = p;
 	}
-	emit(f, f->seq, f->seqlen);
-	f->seqlen = 0;
-	f->state = ST_GROUND;
+	fd->seq_start = NULL;
+	fd->f->seqlen = 0;
+}
+
+/* The sequence in seq[] ending at p is replaced: emit what came before it. */
+static void seq_cut(struct feed *fd, const char *p)
+{
+	flush_span(fd, fd->seq_start ? fd->seq_start : fd->span);
+	fd->span = p;
+	fd->seq_start = NULL;
+	fd->f->seqlen = 0;
+}
+
+static void seq_begin(struct feed *fd, const char *esc)
+{
+	fd->f->seq[0] = ESC;
+	fd->f->seqlen = 1;
+	fd->seq_start = esc;
+	fd->f->state = ST_ESC;
 }
 
 void vt_filter_feed(struct vt_filter *f, const char *buf, size_t len)
 {
 	const char *p = buf, *end = buf + len;
+	struct feed fd = {.f = f, .span = buf, .seq_start = NULL};
 	while (p < end) {
 		if (f->state == ST_GROUND) {
 			const char *esc = memchr(p, ESC, (size_t)(end - p));
@@ -361,121 +392,146 @@ void vt_filter_feed(struct vt_filter *f, const char *buf, size_t len)
 			if (stop > p) {
 				count_newlines(f, p, (size_t)(stop - p));
 				note_last_char(f, p, (size_t)(stop - p));
-				emit(f, p, (size_t)(stop - p));
 			}
-			if (!esc)
-				return;
-			f->seq[0] = ESC;
-			f->seqlen = 1;
-			f->state = ST_ESC;
+			if (!esc) {
+				p = end;
+				break;
+			}
+			seq_begin(&fd, esc);
 			p = esc + 1;
 			continue;
 		}
 		unsigned char ch = (unsigned char)*p;
 		switch (f->state) {
 		case ST_ESC:
-			p++;
-			if (ch == ESC) { /* ESC ESC: the first one is dropped, as terminals do */
-				f->seqlen = 1;
+			if (ch == ESC) { /* ESC ESC: the first is dropped, as terminals do */
+				p++;
+				seq_cut(&fd, p - 1);
+				seq_begin(&fd, p - 1);
 				break;
 			}
+			p++;
 			if (ch == 0x18 || ch == 0x1a) { /* CAN / SUB abort */
-				f->seqlen = 0;
+				seq_cut(&fd, p);
 				f->state = ST_GROUND;
 				break;
 			}
-			esc_byte(f, ch);
+			f->seq[f->seqlen++] = (char)ch;
+			if (ch == '[') {
+				f->state = ST_CSI;
+			} else if (strchr("]PX^_", ch)) {
+				seq_pass(&fd, p);
+				f->state = ST_STRING;
+			} else if (ch >= 0x20 && ch <= 0x2f) {
+				f->state = ST_ESC_INTER;
+			} else {
+				if (ch == '=')
+					f->modes |= VT_MODE_APP_KEYPAD;
+				else if (ch == '>')
+					f->modes &= ~VT_MODE_APP_KEYPAD;
+				else if (ch == 'c') { /* RIS */
+					f->modes = 0;
+					f->kitty_depth = 0;
+					f->modify_other_keys = 0;
+					event(f, VT_FILTER_RESET);
+				}
+				seq_pass(&fd, p);
+				f->state = ST_GROUND;
+			}
 			break;
 		case ST_ESC_INTER:
 			p++;
 			if (f->seqlen < VT_FILTER_SEQ_MAX)
 				f->seq[f->seqlen++] = (char)ch;
 			if (ch >= 0x30 || ch < 0x20) {
-				emit(f, f->seq, f->seqlen);
-				f->seqlen = 0;
+				seq_pass(&fd, p);
 				f->state = ST_GROUND;
 			}
 			break;
 		case ST_CSI:
-			p++;
-			if (ch == ESC) { /* sequence aborted by a new one */
-				emit(f, f->seq, f->seqlen);
-				f->seq[0] = ESC;
-				f->seqlen = 1;
-				f->state = ST_ESC;
+			if (ch == ESC) { /* cut short by a new sequence: hand it over */
+				seq_pass(&fd, p);
+				seq_begin(&fd, p);
+				p++;
 				break;
 			}
+			p++;
 			if (ch == 0x18 || ch == 0x1a) {
-				f->seqlen = 0;
+				seq_cut(&fd, p);
 				f->state = ST_GROUND;
 				break;
 			}
 			if (f->seqlen == VT_FILTER_SEQ_MAX) {
-				/* Too long to be one we rewrite: hand it over as is. */
-				emit(f, f->seq, f->seqlen);
-				f->seqlen = 0;
+				/* Too long to be one we rewrite: pass it through. */
+				seq_pass(&fd, p - 1);
 				f->state = ST_CSI_SKIP;
 				p--;
 				break;
 			}
 			f->seq[f->seqlen++] = (char)ch;
 			if (ch >= 0x40 && ch <= 0x7e) {
-				csi_dispatch(f);
-				f->seqlen = 0;
+				f->state = ST_GROUND;
+				if (!csi_interesting(f->seq, f->seqlen)) {
+					seq_pass(&fd, p);
+				} else {
+					/* hand over what precedes it, then act */
+					flush_span(&fd, fd.seq_start ? fd.seq_start : fd.span);
+					csi_dispatch(f);
+					fd.span = p;
+					fd.seq_start = NULL;
+					f->seqlen = 0;
+				}
+			}
+			break;
+		case ST_CSI_SKIP:
+			while (p < end && !((unsigned char)*p >= 0x40 && (unsigned char)*p <= 0x7e))
+				p++;
+			if (p < end) {
+				p++;
 				f->state = ST_GROUND;
 			}
 			break;
-		case ST_CSI_SKIP: {
-			const char *q = p;
-			while (q < end && !((unsigned char)*q >= 0x40 &&
-					    (unsigned char)*q <= 0x7e))
-				q++;
-			if (q < end) {
-				q++;
-				f->state = ST_GROUND;
-			}
-			emit(f, p, (size_t)(q - p));
-			p = q;
-			break;
-		}
 		case ST_STRING: {
 			const char *q = p;
-			while (q < end && *q != 0x07 && *q != ESC && *q != 0x18 &&
-			       *q != 0x1a)
+			while (q < end && *q != 0x07 && *q != ESC && *q != 0x18 && *q != 0x1a)
 				q++;
 			if (q == end) {
-				emit(f, p, (size_t)(q - p));
 				p = q;
 				break;
 			}
-			if (*q == ESC) {
-				emit(f, p, (size_t)(q - p));
+			if (*q == ESC) { /* ST, or a new sequence cutting the string */
+				seq_begin(&fd, q);
 				f->state = ST_STRING_ESC;
-				p = q + 1;
-				break;
+			} else {
+				f->state = ST_GROUND;
 			}
-			emit(f, p, (size_t)(q + 1 - p)); /* BEL / CAN / SUB end it */
-			f->state = ST_GROUND;
 			p = q + 1;
 			break;
 		}
 		case ST_STRING_ESC:
-			if (ch == '\\') {
-				emit(f, "\x1b\\", 2);
+			if (ch == '\\') { /* ST: passes through */
+				f->seq[f->seqlen++] = (char)ch;
 				p++;
+				seq_pass(&fd, p);
 				f->state = ST_GROUND;
-				break;
+			} else {
+				/* The string is cut short: terminate it for the
+				 * emulator, then the ESC starts a new sequence. */
+				flush_span(&fd, fd.seq_start ? fd.seq_start : fd.span);
+				emit(f, "\x1b\\", 2);
+				f->state = ST_ESC;
 			}
-			/* ESC followed by anything else: the string was cut
-			 * short; terminate it for the emulator and restart. */
-			emit(f, "\x1b\\", 2);
-			f->seq[0] = ESC;
-			f->seqlen = 1;
-			f->state = ST_ESC;
 			break;
 		default:
 			f->state = ST_GROUND;
 			break;
 		}
+	}
+	/* Hand over everything except an unfinished sequence we may rewrite. */
+	if (f->state == ST_ESC || f->state == ST_ESC_INTER || f->state == ST_CSI ||
+	    f->state == ST_STRING_ESC) {
+		flush_span(&fd, fd.seq_start ? fd.seq_start : fd.span);
+	} else {
+		flush_span(&fd, end);
 	}
 }

@@ -73,7 +73,8 @@ struct vt_filter {
 	uint8_t kitty_stack[VT_FILTER_KITTY_DEPTH]; /* kitty keyboard flags */
 	unsigned kitty_depth;                       /* 0: flags are 0 */
 	int modify_other_keys;                      /* CSI > 4 ; n m */
-	uint64_t newlines;      /* LF/VT/FF seen (a cheap bound on scrolling) */
+	uint64_t newlines;      /* LF seen (a cheap bound on scrolling) */
+	uint64_t alt_switches;  /* alternate screen entered or left */
 	char seq[VT_FILTER_SEQ_MAX];
 	size_t seqlen;
 	char last[4];           /* last printed character, for REP */

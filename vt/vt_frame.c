@@ -31,8 +31,11 @@ void vt_frame_free(struct vt_frame *f)
 	free(f->cells);
 	free(f->row_hash);
 	free(f->row_end);
-	for (size_t i = 0; i < f->nscrolled; i++)
-		free(f->scrolled[i]);
+	if (f->scrolled_mem)
+		free(f->scrolled_mem);
+	else
+		for (size_t i = 0; i < f->nscrolled; i++)
+			free(f->scrolled[i]);
 	free(f->scrolled);
 	memset(f, 0, sizeof(*f));
 }

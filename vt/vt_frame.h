@@ -53,6 +53,9 @@ struct vt_frame {
 	 * previous snapshot, oldest first, as trimmed UTF-8 text. */
 	char **scrolled;
 	size_t nscrolled;
+	/* When set, the scrolled strings live in this one block (freed with
+	 * the frame); otherwise each string is its own allocation. */
+	char *scrolled_mem;
 	/* Modes libtsm does not track, copied from the pre-filter (see vt_filter.h). */
 	uint32_t modes;
 	/* What happened since the previous snapshot: VT_FRAME_* bits. */

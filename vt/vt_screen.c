@@ -13,7 +13,7 @@
 /* libtsm 4.0.2 exposes no scrollback line count, so we empty its scrollback
  * into our own after at most this many newlines (or HARVEST_LINES rows of
  * bytes); its own buffer only has to hold what scrolls in between. */
-#define HARVEST_LINES 512u
+#define HARVEST_LINES 2048u
 #define TSM_SB_MAX (HARVEST_LINES * 4u)
 
 struct vt_screen {
@@ -26,14 +26,20 @@ struct vt_screen {
 	char **hist; /* ring of text lines */
 	size_t hist_cap, hist_head, hist_len;
 
-	char **pending; /* scrolled off since the last snapshot */
-	size_t npending, pending_cap;
+	/* Lines scrolled off since the last snapshot, packed in one buffer
+	 * (one allocation per frame, not per line). */
+	char *pend_buf;
+	size_t pend_len, pend_cap;
+	size_t *pend_off;
+	size_t npending, pend_off_cap;
 
 	unsigned events;
 	size_t scrolled_before_clear;
 	uint64_t pending_bytes;
 	uint64_t bytes_since_harvest;
 	uint64_t newlines_at_harvest;
+	bool harvest_alt;          /* the last harvest found the alternate screen */
+	uint64_t harvest_switches; /* filt.alt_switches at the last harvest */
 	uint64_t sync_ends;
 };
 
@@ -59,32 +65,54 @@ static void hist_clear(struct vt_screen *s)
 	s->hist_head = s->hist_len = 0;
 }
 
-static int pending_push(struct vt_screen *s, char *line)
+/* Makes room for one more line of up to n bytes; returns where to write. */
+static char *pending_reserve(struct vt_screen *s, size_t n)
 {
-	if (s->npending == s->pending_cap) {
-		size_t cap = s->pending_cap ? s->pending_cap * 2 : 64;
-		char **p = realloc(s->pending, cap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		s->pending = p;
-		s->pending_cap = cap;
+	if (s->npending == s->pend_off_cap) {
+		size_t cap = s->pend_off_cap ? s->pend_off_cap * 2 : 64;
+		size_t *o = realloc(s->pend_off, cap * sizeof(*o));
+		if (!o)
+			return NULL;
+		s->pend_off = o;
+		s->pend_off_cap = cap;
 	}
-	s->pending[s->npending++] = line;
-	return 0;
+	if (s->pend_len + n + 1 > s->pend_cap) {
+		size_t cap = s->pend_cap ? s->pend_cap : 4096;
+		while (cap < s->pend_len + n + 1)
+			cap *= 2;
+		char *b = realloc(s->pend_buf, cap);
+		if (!b)
+			return NULL;
+		s->pend_buf = b;
+		s->pend_cap = cap;
+	}
+	return s->pend_buf + s->pend_len;
+}
+
+static void pending_drop(struct vt_screen *s)
+{
+	free(s->pend_buf);
+	free(s->pend_off);
+	s->pend_buf = NULL;
+	s->pend_off = NULL;
+	s->pend_len = s->pend_cap = s->npending = s->pend_off_cap = 0;
 }
 
 /* Turns one line of tsm_screen_selection_copy() output into trimmed text:
  * libtsm writes blank cells as NUL bytes, including the right half of a
  * wide glyph (which we drop). */
-static char *clean_line(const char *p, size_t n)
+static size_t clean_line(const char *p, size_t n, char *out)
 {
-	char *out = malloc(n + 1);
-	if (!out)
-		return NULL;
 	size_t o = 0;
 	bool prev_wide = false;
 	for (size_t i = 0; i < n;) {
 		unsigned char c = (unsigned char)p[i];
+		if (c >= 0x20 && c < 0x80) { /* the common case */
+			out[o++] = (char)c;
+			prev_wide = false;
+			i++;
+			continue;
+		}
 		if (c == 0) {
 			if (!prev_wide)
 				out[o++] = ' ';
@@ -106,22 +134,29 @@ static char *clean_line(const char *p, size_t n)
 	while (o > 0 && out[o - 1] == ' ')
 		o--;
 	out[o] = '\0';
-	return out;
+	return o;
 }
 
-/* Moves every line in libtsm's scrollback into pending + history. The line
- * count comes from a selection spanning scrollback and screen: its text has
- * (scrollback lines + screen rows) lines. */
+/* Moves every line in libtsm's scrollback into pending + history. libtsm
+ * 4.0.2 exposes no scrollback line count, so a selection from the oldest
+ * scrollback line to the first cell of the screen is copied: it holds one
+ * '\n'-terminated line per scrollback line, then that one cell. */
 static void harvest(struct vt_screen *s)
 {
 	s->bytes_since_harvest = 0;
 	s->newlines_at_harvest = s->filt.newlines;
-	unsigned rows = tsm_screen_get_height(s->scr);
+	/* The alternate screen never scrolls into libtsm's scrollback: while
+	 * it stayed active since the last harvest there is nothing to collect. */
+	bool alt = tsm_screen_get_flags(s->scr) & TSM_SCREEN_ALTERNATE;
+	bool same = s->harvest_alt && alt && s->harvest_switches == s->filt.alt_switches;
+	s->harvest_alt = alt;
+	s->harvest_switches = s->filt.alt_switches;
+	if (same)
+		return;
 	tsm_screen_sb_up(s->scr, UINT_MAX);
 	tsm_screen_selection_start(s->scr, 0, 0);
 	tsm_screen_sb_reset(s->scr);
-	tsm_screen_selection_target(s->scr, tsm_screen_get_width(s->scr) - 1,
-				    rows - 1);
+	tsm_screen_selection_target(s->scr, 0, 0);
 	char *text = NULL;
 	int n = tsm_screen_selection_copy(s->scr, &text);
 	tsm_screen_selection_reset(s->scr);
@@ -130,22 +165,22 @@ static void harvest(struct vt_screen *s)
 		tsm_screen_clear_sb(s->scr);
 		return;
 	}
-	size_t total = 1;
+	size_t nsb = 0;
 	for (int i = 0; i < n; i++)
-		total += text[i] == '\n';
-	size_t nsb = total > rows ? total - rows : 0;
+		nsb += text[i] == '\n';
 	const char *p = text, *end = text + n;
 	for (size_t i = 0; i < nsb && p < end; i++) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		if (!nl)
 			nl = end;
-		char *line = clean_line(p, (size_t)(nl - p));
-		char *copy = line ? strdup(line) : NULL;
-		if (line && copy && pending_push(s, line) == 0) {
-			hist_push(s, copy);
-		} else {
-			free(line);
-			free(copy);
+		char *line = pending_reserve(s, (size_t)(nl - p));
+		if (line) {
+			size_t len = clean_line(p, (size_t)(nl - p), line);
+			s->pend_off[s->npending++] = s->pend_len;
+			s->pend_len += len + 1;
+			char *copy = strdup(line);
+			if (copy)
+				hist_push(s, copy);
 		}
 		p = nl + 1;
 	}
@@ -289,13 +324,32 @@ void vt_screen_free(struct vt_screen *s)
 	if (s->hist)
 		hist_clear(s);
 	free(s->hist);
-	for (size_t i = 0; i < s->npending; i++)
-		free(s->pending[i]);
-	free(s->pending);
+	pending_drop(s);
 	free(s);
 }
 
 /* ---- feeding ------------------------------------------------------------- */
+
+static size_t count_lf(const char *b, size_t n)
+{
+	size_t c = 0;
+	for (size_t i = 0; i < n; i++) /* a loop the compiler vectorises */
+		c += b[i] == '\n';
+	return c;
+}
+
+/* Length of the longest prefix of buf holding at most `lines` newlines. */
+static size_t prefix_with_lines(const char *buf, size_t len, size_t lines)
+{
+	const char *p = buf, *end = buf + len;
+	for (size_t k = 0; k < lines; k++) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			return len;
+		p = nl + 1;
+	}
+	return (size_t)(p - buf);
+}
 
 void vt_screen_feed(struct vt_screen *s, const char *buf, size_t len)
 {
@@ -309,16 +363,8 @@ void vt_screen_feed(struct vt_screen *s, const char *buf, size_t len)
 		size_t bytes_left = max_bytes > s->bytes_since_harvest ?
 			max_bytes - s->bytes_since_harvest : 1;
 		size_t slice = len < bytes_left ? len : bytes_left;
-		const char *p = buf, *end = buf + slice;
-		for (size_t k = 0; k < lines_left && p < end; k++) {
-			const char *nl = memchr(p, '\n', (size_t)(end - p));
-			if (!nl) {
-				p = end;
-				break;
-			}
-			p = nl + 1;
-		}
-		slice = (size_t)(p - buf);
+		if (count_lf(buf, slice) > lines_left)
+			slice = prefix_with_lines(buf, slice, lines_left);
 		vt_filter_feed(&s->filt, buf, slice);
 		s->bytes_since_harvest += slice;
 		if (s->filt.newlines - s->newlines_at_harvest >= HARVEST_LINES ||
@@ -443,10 +489,20 @@ int vt_screen_snapshot(struct vt_screen *s, struct vt_frame *out)
 	out->events = s->events;
 	out->scrolled_before_clear = s->scrolled_before_clear;
 	s->scrolled_before_clear = 0;
-	out->scrolled = s->pending;
-	out->nscrolled = s->npending;
-	s->pending = NULL;
-	s->npending = s->pending_cap = 0;
+	if (s->npending) {
+		out->scrolled = malloc(s->npending * sizeof(*out->scrolled));
+		if (!out->scrolled) {
+			vt_frame_free(out);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < s->npending; i++)
+			out->scrolled[i] = s->pend_buf + s->pend_off[i];
+		out->nscrolled = s->npending;
+		out->scrolled_mem = s->pend_buf;
+		s->pend_buf = NULL;
+		s->pend_len = s->pend_cap = 0;
+		s->npending = 0;
+	}
 	s->events = 0;
 	s->pending_bytes = 0;
 	return 0;
