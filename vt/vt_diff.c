@@ -307,8 +307,19 @@ static char *join_live(char *const *rows, unsigned n)
 }
 
 /* Rows at the bottom that stayed in place while the content above moved by
- * `shift` rows are the program's fixed status rows (input box, mode line). */
-static void learn_fixed(struct vt_diff *d, unsigned shift)
+ * `shift` rows are the program's fixed status rows (input box, mode line).
+ * A row that is also consistent with moving, or equal to a line that just
+ * scrolled off (`yes` prints the same line over and over), is no evidence. */
+static bool scrolled_has(const struct vt_frame *f, uint64_t h)
+{
+	size_t from = f->nscrolled > 256 ? f->nscrolled - 256 : 0;
+	for (size_t i = from; i < f->nscrolled; i++)
+		if (text_hash(f->scrolled[i]) == h)
+			return true;
+	return false;
+}
+
+static void learn_fixed(struct vt_diff *d, const struct vt_frame *f, unsigned shift)
 {
 	for (unsigned i = d->rows; i-- > 0;) {
 		uint64_t p = d->prev_hash[i], n = d->cur_hash[i];
@@ -317,7 +328,9 @@ static void learn_fixed(struct vt_diff *d, unsigned shift)
 		if (p != n)
 			break;
 		if (i >= shift && d->cur_hash[i - shift] == p)
-			break; /* also consistent with moving: not evidence */
+			continue;
+		if (scrolled_has(f, p))
+			continue;
 		fixed_add(d, p);
 	}
 }
@@ -401,29 +414,37 @@ static int commit_scrolled(struct vt_diff *d, struct vt_diff_result *res,
 	return 0;
 }
 
+/* Commits what left the main screen: the scrolled lines, and when it was
+ * cleared, the previous frame's rows that were still on it (a program that
+ * reprints after clearing is caught by the replay guard). */
+static int commit_departed(struct vt_diff *d, struct vt_diff_result *res,
+			   const struct vt_frame *f)
+{
+	if (!(f->events & VT_FRAME_CLEARED) || f->alt_screen || !d->have_prev)
+		return commit_scrolled(d, res, f, 0, f->nscrolled);
+	size_t before = f->scrolled_before_clear;
+	int r = commit_scrolled(d, res, f, 0, before);
+	unsigned from = before < d->rows ? (unsigned)before : d->rows;
+	if (r == 0 && !d->prev_alt)
+		r = commit_rows(d, res, d->prev, from, d->rows);
+	arm_guard(d);
+	if (r == 0)
+		r = commit_scrolled(d, res, f, before, f->nscrolled);
+	return r;
+}
+
 static int diff_same_geometry(struct vt_diff *d, const struct vt_frame *f,
 			      struct vt_diff_result *res)
 {
-	if ((f->events & VT_FRAME_CLEARED) && !f->alt_screen) {
-		/* Rows still on screen when it was cleared left the view; a
-		 * program that reprints after clearing is caught by the guard. */
-		size_t before = f->scrolled_before_clear;
-		int r = commit_scrolled(d, res, f, 0, before);
-		unsigned from = before < d->rows ? (unsigned)before : d->rows;
-		if (r == 0)
-			r = commit_rows(d, res, d->prev, from, d->rows);
-		arm_guard(d);
-		if (r == 0)
-			r = commit_scrolled(d, res, f, before, f->nscrolled);
-		return r;
-	}
+	if ((f->events & VT_FRAME_CLEARED) && !f->alt_screen)
+		return commit_departed(d, res, f);
 	if (f->nscrolled > 0) {
-		learn_fixed(d, f->nscrolled < d->rows ? (unsigned)f->nscrolled : d->rows);
+		learn_fixed(d, f, f->nscrolled < d->rows ? (unsigned)f->nscrolled : d->rows);
 		return commit_scrolled(d, res, f, 0, f->nscrolled);
 	}
 	int shift = detect_shift(d);
 	if (shift > 0) {
-		learn_fixed(d, (unsigned)shift);
+		learn_fixed(d, f, (unsigned)shift);
 		return commit_rows(d, res, d->prev, 0, (unsigned)shift);
 	}
 	if (shift < 0)
@@ -445,9 +466,10 @@ int vt_diff_frame(struct vt_diff *d, const struct vt_frame *f,
 	if (!d->have_prev) {
 		r = commit_scrolled(d, res, f, 0, f->nscrolled);
 	} else if (!same_geometry) {
-		/* The program repaints after a resize: never diff across it. */
-		r = commit_scrolled(d, res, f, 0, f->nscrolled);
+		/* The program repaints after a resize: never diff across it, and
+		 * drop a reprint of what was already committed. */
 		arm_guard(d);
+		r = commit_departed(d, res, f);
 	} else if (d->prev_alt != f->alt_screen) {
 		if (d->prev_alt)
 			res->seal = true; /* the last alternate frame stays as it was */

@@ -384,7 +384,9 @@ int vt_screen_resize(struct vt_screen *s, unsigned cols, unsigned rows)
 		return 0;
 	harvest(s); /* real output that scrolled before the resize */
 	int r = tsm_screen_resize(s->scr, cols, rows);
-	tsm_screen_clear_sb(s->scr);
+	/* Rows a shrink pushes off the top left the view: they are history. */
+	s->harvest_alt = false;
+	harvest(s);
 	s->events |= VT_FRAME_RESIZED;
 	return r;
 }

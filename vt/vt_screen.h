@@ -35,8 +35,8 @@ void vt_screen_free(struct vt_screen *s);
 /* Feeds program output. Partial sequences are kept for the next call. */
 void vt_screen_feed(struct vt_screen *s, const char *buf, size_t len);
 
-/* Changes the size. Lines libtsm pushes out while shrinking are dropped:
- * the program repaints, and they are still in the previous frame. */
+/* Changes the size (no reflow). Rows a shrink pushes off the top become
+ * scrolled lines of the next snapshot, which is marked VT_FRAME_RESIZED. */
 int vt_screen_resize(struct vt_screen *s, unsigned cols, unsigned rows);
 
 /* Takes a snapshot into *out (allocated here; vt_frame_free releases it).

@@ -1,0 +1,22 @@
+#!/bin/sh
+# install-build-deps.sh — installs, on Debian 12, whatever smrelay needs to
+# build and test that is not installed yet. Run as root (or with sudo).
+#   deploy/install-build-deps.sh          build dependencies
+#   deploy/install-build-deps.sh --tests  also what the tests use (tmux)
+set -eu
+pkgs="build-essential cmake pkg-config libtsm-dev libssh-dev libcurl4-openssl-dev
+      libwebsockets-dev libcjson-dev libpcre2-dev libcriterion-dev"
+[ "${1:-}" = "--tests" ] && pkgs="$pkgs tmux"
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-build-deps: missing packages:$missing (run as root to install them)" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing

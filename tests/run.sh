@@ -1,0 +1,22 @@
+#!/bin/sh
+# run.sh — installs what is missing, builds smrelay twice (optimised, and
+# with AddressSanitizer + UndefinedBehaviorSanitizer) and runs every test in
+# both builds. Exit status 0 only if everything passed.
+set -eu
+cd "$(dirname "$0")/.."
+deploy/install-build-deps.sh --tests
+jobs=$(nproc 2>/dev/null || echo 2)
+
+echo "== build (RelWithDebInfo)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$jobs"
+echo "== tests"
+./build/tests/smrelay_tests --jobs "$jobs"
+
+echo "== build (ASan + UBSan)"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSMRELAY_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs"
+echo "== tests under ASan + UBSan"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	./build-asan/tests/smrelay_tests --jobs "$jobs"
+echo "== all tests passed"
