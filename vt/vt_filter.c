@@ -14,6 +14,7 @@ enum {
 	ST_CSI_SKIP,   /* CSI too long to inspect: passed through to its end */
 	ST_STRING,     /* OSC / DCS / SOS / PM / APC body, passed through */
 	ST_STRING_ESC, /* ESC inside a string: ST or a new sequence */
+	ST_C2,         /* 0xC2 at the end of a read: maybe a C1 control */
 };
 
 #define ESC 0x1b
@@ -66,6 +67,16 @@ static void note_last_char(struct vt_filter *f, const char *b, size_t n)
 	while (start > 0 && end - start < 4 &&
 	       ((unsigned char)b[start] & 0xc0) == 0x80)
 		start--;
+	if (((unsigned char)b[start] & 0xc0) == 0x80) {
+		/* Only continuation bytes: the character began in the
+		 * previous read; complete the one we kept. */
+		size_t more = end - start;
+		if (f->lastlen + more <= sizeof(f->last)) {
+			memcpy(f->last + f->lastlen, b + start, more);
+			f->lastlen = (uint8_t)(f->lastlen + more);
+		}
+		return;
+	}
 	f->lastlen = (uint8_t)(end - start);
 	memcpy(f->last, b + start, f->lastlen);
 }
@@ -74,7 +85,7 @@ static void count_newlines(struct vt_filter *f, const char *b, size_t n)
 {
 	size_t c = 0;
 	for (size_t i = 0; i < n; i++) /* a loop the compiler vectorises */
-		c += b[i] == '\n';
+		c += b[i] == '\n' || b[i] == '\v' || b[i] == '\f';
 	f->newlines += c;
 }
 
@@ -83,6 +94,9 @@ static uint32_t private_mode_bit(long mode)
 {
 	switch (mode) {
 	case 1: return VT_MODE_APP_CURSOR;
+	case 5: return VT_MODE_REVERSE_VIDEO;
+	case 6: return VT_MODE_ORIGIN;
+	case 7: return VT_MODE_NO_AUTOWRAP; /* inverted below */
 	case 9: return VT_MODE_MOUSE_X10;
 	case 25: return VT_MODE_CURSOR_HIDDEN; /* inverted below */
 	case 47: case 1047: case 1049: return VT_MODE_ALT_SCREEN;
@@ -106,7 +120,7 @@ static uint32_t private_mode_bit(long mode)
 static bool private_mode_known(long mode)
 {
 	switch (mode) {
-	case 5: case 6: case 7: case 1048:
+	case 1048:
 		return true;
 	default:
 		return private_mode_bit(mode) != 0;
@@ -119,7 +133,7 @@ static bool private_mode_is_set(const struct vt_filter *f, long mode)
 	if (mode == 25)
 		return !(f->modes & VT_MODE_CURSOR_HIDDEN);
 	if (mode == 7)
-		return true; /* autowrap: libtsm's default, rarely changed */
+		return !(f->modes & VT_MODE_NO_AUTOWRAP);
 	return bit && (f->modes & bit);
 }
 
@@ -173,7 +187,7 @@ static void set_private_modes(struct vt_filter *f, const struct csi *c, bool on)
 		uint32_t bit = private_mode_bit(m);
 		if (!bit)
 			continue;
-		bool set = (m == 25) ? !on : on;
+		bool set = (m == 25 || m == 7) ? !on : on; /* stored inverted */
 		bool was_sync = f->modes & VT_MODE_SYNC;
 		if (bit == VT_MODE_ALT_SCREEN && !(f->modes & bit) != !set)
 			f->alt_switches++;
@@ -287,11 +301,17 @@ static void csi_dispatch(struct vt_filter *f)
 		return;
 	}
 	if (c.final == 'p' && c.inter == '!') { /* DECSTR soft reset */
+		/* libtsm's soft reset also leaves the alternate screen, which
+		 * DECSTR must not do: perform its parts one by one instead
+		 * (margins reset with the cursor kept, then modes and SGR). */
+		static const char decstr[] =
+			"\x1b" "7\x1b[r\x1b" "8\x1b[?6l\x1b[?7h\x1b[4l\x1b[?25h"
+			"\x1b[?1l\x1b>\x1b[0m\x1b(B";
 		f->modes &= VT_MODE_ALT_SCREEN;
 		f->kitty_depth = 0;
 		f->modify_other_keys = 0;
 		event(f, VT_FILTER_RESET);
-		emit(f, f->seq, f->seqlen);
+		emit(f, decstr, sizeof(decstr) - 1);
 		return;
 	}
 	if (c.final == 'u' && c.priv) {
@@ -381,6 +401,29 @@ static void seq_begin(struct feed *fd, const char *esc)
 	fd->f->state = ST_ESC;
 }
 
+/* libtsm decodes UTF-8 first and then obeys U+0080-U+009F as C1 controls,
+ * so "\xc2\x9b" would be a CSI this filter never sees (a DECRQM sent that
+ * way would soft-reset libtsm). Like tmux, we drop them. Returns true when
+ * the run ends in a lone 0xC2 that the next read must complete. */
+static bool drop_c1(struct feed *fd, const char *p, const char *stop, const char *end)
+{
+	const char *q = p;
+	while ((q = memchr(q, 0xc2, (size_t)(stop - q))) != NULL) {
+		if (q + 1 == end) {
+			flush_span(fd, q);
+			fd->span = end;
+			fd->f->state = ST_C2;
+			return true;
+		}
+		if ((unsigned char)q[1] >= 0x80 && (unsigned char)q[1] <= 0x9f) {
+			flush_span(fd, q);
+			fd->span = q + 2;
+		}
+		q++;
+	}
+	return false;
+}
+
 void vt_filter_feed(struct vt_filter *f, const char *buf, size_t len)
 {
 	const char *p = buf, *end = buf + len;
@@ -392,6 +435,10 @@ void vt_filter_feed(struct vt_filter *f, const char *buf, size_t len)
 			if (stop > p) {
 				count_newlines(f, p, (size_t)(stop - p));
 				note_last_char(f, p, (size_t)(stop - p));
+				if (drop_c1(&fd, p, stop, end)) {
+					p = end;
+					break;
+				}
 			}
 			if (!esc) {
 				p = end;
@@ -429,6 +476,8 @@ void vt_filter_feed(struct vt_filter *f, const char *buf, size_t len)
 					f->modes |= VT_MODE_APP_KEYPAD;
 				else if (ch == '>')
 					f->modes &= ~VT_MODE_APP_KEYPAD;
+				else if (ch == 'D' || ch == 'E') /* IND / NEL scroll */
+					f->newlines++;
 				else if (ch == 'c') { /* RIS */
 					f->modes = 0;
 					f->kitty_depth = 0;
@@ -440,6 +489,12 @@ void vt_filter_feed(struct vt_filter *f, const char *buf, size_t len)
 			}
 			break;
 		case ST_ESC_INTER:
+			if (ch == ESC) { /* cut short by a new sequence */
+				seq_pass(&fd, p);
+				seq_begin(&fd, p);
+				p++;
+				break;
+			}
 			p++;
 			if (f->seqlen < VT_FILTER_SEQ_MAX)
 				f->seq[f->seqlen++] = (char)ch;
@@ -484,9 +539,13 @@ void vt_filter_feed(struct vt_filter *f, const char *buf, size_t len)
 			}
 			break;
 		case ST_CSI_SKIP:
-			while (p < end && !((unsigned char)*p >= 0x40 && (unsigned char)*p <= 0x7e))
+			while (p < end && *p != ESC &&
+			       !((unsigned char)*p >= 0x40 && (unsigned char)*p <= 0x7e))
 				p++;
-			if (p < end) {
+			if (p < end && *p == ESC) {
+				seq_begin(&fd, p);
+				p++;
+			} else if (p < end) {
 				p++;
 				f->state = ST_GROUND;
 			}
@@ -520,6 +579,15 @@ void vt_filter_feed(struct vt_filter *f, const char *buf, size_t len)
 				flush_span(&fd, fd.seq_start ? fd.seq_start : fd.span);
 				emit(f, "\x1b\\", 2);
 				f->state = ST_ESC;
+			}
+			break;
+		case ST_C2:
+			f->state = ST_GROUND;
+			if ((unsigned char)ch >= 0x80 && (unsigned char)ch <= 0x9f) {
+				p++; /* a C1 control: dropped with its lead byte */
+				fd.span = p;
+			} else {
+				emit(f, "\xc2", 1);
 			}
 			break;
 		default:

@@ -7,6 +7,9 @@
  *     soft-reset (dropping the alternate screen), and answers it itself;
  *   - reports CSI 3 J (erase scrollback), which 4.0.2 ignores;
  *   - maps CSI s / CSI u (SCOSC/SCORC) to ESC 7 / ESC 8;
+ *   - performs DECSTR without libtsm's soft reset (which would leave the
+ *     alternate screen), and drops C1 controls sent as UTF-8 (U+0080-U+009F),
+ *     which libtsm would obey behind the filter's back;
  *   - expands CSI Ps b (REP), which 4.0.2 ignores;
  *   - tracks the modes 4.0.2 ignores or hides (bracketed paste, focus,
  *     synchronized output, mouse modes and encodings, cursor keys, keypad,
@@ -43,6 +46,9 @@ enum {
 	VT_MODE_THEME_REPORTS = 1u << 13,   /* ?2031 */
 	VT_MODE_ALT_SCREEN = 1u << 14,      /* ?1049 / ?1047 / ?47 (informational) */
 	VT_MODE_CURSOR_HIDDEN = 1u << 15,   /* ?25 reset */
+	VT_MODE_REVERSE_VIDEO = 1u << 16,   /* ?5 */
+	VT_MODE_ORIGIN = 1u << 17,          /* ?6 */
+	VT_MODE_NO_AUTOWRAP = 1u << 18,     /* ?7 reset */
 };
 
 enum vt_filter_event {

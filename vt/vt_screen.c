@@ -11,10 +11,12 @@
 #include "vt_utf8.h"
 
 /* libtsm 4.0.2 exposes no scrollback line count, so we empty its scrollback
- * into our own after at most this many newlines (or HARVEST_LINES rows of
- * bytes); its own buffer only has to hold what scrolls in between. */
-#define HARVEST_LINES 2048u
-#define TSM_SB_MAX (HARVEST_LINES * 4u)
+ * into our own after every HARVEST_BYTES bytes it parses; its own buffer only
+ * has to hold what scrolls in between (one line per byte at most, except
+ * that a hostile stream of CSI S scrolls a screen per 4 bytes: beyond
+ * TSM_SB_MAX such lines are lost). */
+#define HARVEST_BYTES 512u
+#define TSM_SB_MAX 4096u
 
 struct vt_screen {
 	struct tsm_screen *scr;
@@ -37,7 +39,6 @@ struct vt_screen {
 	size_t scrolled_before_clear;
 	uint64_t pending_bytes;
 	uint64_t bytes_since_harvest;
-	uint64_t newlines_at_harvest;
 	bool harvest_alt;          /* the last harvest found the alternate screen */
 	uint64_t harvest_switches; /* filt.alt_switches at the last harvest */
 	uint64_t sync_ends;
@@ -144,7 +145,6 @@ static size_t clean_line(const char *p, size_t n, char *out)
 static void harvest(struct vt_screen *s)
 {
 	s->bytes_since_harvest = 0;
-	s->newlines_at_harvest = s->filt.newlines;
 	/* The alternate screen never scrolls into libtsm's scrollback: while
 	 * it stayed active since the last harvest there is nothing to collect. */
 	bool alt = tsm_screen_get_flags(s->scr) & TSM_SCREEN_ALTERNATE;
@@ -191,10 +191,22 @@ static void harvest(struct vt_screen *s)
 
 /* ---- callbacks ------------------------------------------------------- */
 
+/* Everything libtsm parses comes through here, REP expansions included, so
+ * this is where its bounded scrollback is emptied often enough: one byte
+ * scrolls at most one line (CSI S aside, which scrolls at most a screen). */
 static void filter_out(void *data, const char *b, size_t n)
 {
 	struct vt_screen *s = data;
-	tsm_vte_input(s->vte, b, n);
+	while (n > 0) {
+		size_t room = HARVEST_BYTES - s->bytes_since_harvest;
+		size_t k = n < room ? n : room;
+		tsm_vte_input(s->vte, b, k);
+		s->bytes_since_harvest += k;
+		b += k;
+		n -= k;
+		if (s->bytes_since_harvest >= HARVEST_BYTES)
+			harvest(s);
+	}
 }
 
 static void send_reply(void *data, const char *b, size_t n)
@@ -330,49 +342,10 @@ void vt_screen_free(struct vt_screen *s)
 
 /* ---- feeding ------------------------------------------------------------- */
 
-static size_t count_lf(const char *b, size_t n)
-{
-	size_t c = 0;
-	for (size_t i = 0; i < n; i++) /* a loop the compiler vectorises */
-		c += b[i] == '\n';
-	return c;
-}
-
-/* Length of the longest prefix of buf holding at most `lines` newlines. */
-static size_t prefix_with_lines(const char *buf, size_t len, size_t lines)
-{
-	const char *p = buf, *end = buf + len;
-	for (size_t k = 0; k < lines; k++) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		if (!nl)
-			return len;
-		p = nl + 1;
-	}
-	return (size_t)(p - buf);
-}
-
 void vt_screen_feed(struct vt_screen *s, const char *buf, size_t len)
 {
-	size_t max_bytes = (size_t)HARVEST_LINES * tsm_screen_get_width(s->scr);
 	s->pending_bytes += len;
-	while (len > 0) {
-		/* Slice so that libtsm's bounded scrollback cannot overflow
-		 * between two harvests. */
-		size_t lines_left = HARVEST_LINES -
-			(size_t)(s->filt.newlines - s->newlines_at_harvest);
-		size_t bytes_left = max_bytes > s->bytes_since_harvest ?
-			max_bytes - s->bytes_since_harvest : 1;
-		size_t slice = len < bytes_left ? len : bytes_left;
-		if (count_lf(buf, slice) > lines_left)
-			slice = prefix_with_lines(buf, slice, lines_left);
-		vt_filter_feed(&s->filt, buf, slice);
-		s->bytes_since_harvest += slice;
-		if (s->filt.newlines - s->newlines_at_harvest >= HARVEST_LINES ||
-		    s->bytes_since_harvest >= max_bytes)
-			harvest(s);
-		buf += slice;
-		len -= slice;
-	}
+	vt_filter_feed(&s->filt, buf, len);
 }
 
 int vt_screen_resize(struct vt_screen *s, unsigned cols, unsigned rows)
@@ -422,8 +395,12 @@ static int draw_cell(struct tsm_screen *con, uint64_t id, const uint32_t *ch,
 	struct vt_cell *c = &f->cells[(size_t)y * f->cols + x];
 	c->ch = len ? ch[0] : 0;
 	c->width = (uint8_t)(width > 2 ? 2 : width);
-	if (c->ch == 0 && width == 1)
+	if (width == 0 && (x == 0 || c[-1].width != 2)) {
+		/* the right half of a wide glyph whose left half was
+		 * overwritten: a blank, as other terminals show it */
+		c->ch = 0;
 		c->width = 1;
+	}
 	bool inverse = a->inverse;
 	if (d->cursor_drawn && x == d->cx && y == d->cy)
 		inverse = !inverse; /* libtsm bakes the cursor in as inverse */
