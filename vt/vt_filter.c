@@ -1,6 +1,8 @@
 /* vt_filter.c — the byte pre-filter described in vt_filter.h. */
 #include "vt_filter.h"
 
+#include "vt_compose.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,34 +53,69 @@ static void event(struct vt_filter *f, enum vt_filter_event ev)
 		f->ops->event(f->data, ev);
 }
 
-/* Remembers the last graphic character of a ground-state run (for REP). */
-static void note_last_char(struct vt_filter *f, const char *b, size_t n)
+/* Length of a UTF-8 sequence from its lead byte; 0 for a byte that cannot
+ * start one. */
+static size_t utf8_len(unsigned char c)
 {
-	size_t i = n;
-	while (i > 0) {
-		unsigned char c = (unsigned char)b[i - 1];
-		if (c >= 0x20 && c != 0x7f)
-			break;
-		i--;
-	}
-	if (i == 0)
-		return;
-	size_t end = i, start = i - 1;
-	while (start > 0 && end - start < 4 &&
-	       ((unsigned char)b[start] & 0xc0) == 0x80)
-		start--;
-	if (((unsigned char)b[start] & 0xc0) == 0x80) {
-		/* Only continuation bytes: the character began in the
-		 * previous read; complete the one we kept. */
-		size_t more = end - start;
-		if (f->lastlen + more <= sizeof(f->last)) {
-			memcpy(f->last + f->lastlen, b + start, more);
-			f->lastlen = (uint8_t)(f->lastlen + more);
+	return c < 0x80 ? 1 : c < 0xc2 ? 0 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : c < 0xf5 ? 4 : 0;
+}
+
+/* If [s, s+len) is a complete, valid character that prints (not a control,
+ * not C1), returns true. */
+static bool graphic_char(const unsigned char *s, size_t len)
+{
+	for (size_t i = 1; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return false;
+	if (len == 1)
+		return s[0] >= 0x20 && s[0] != 0x7f;
+	if (len == 2 && s[0] == 0xc2 && s[1] < 0xa0)
+		return false; /* U+0080-U+009F */
+	return true;
+}
+
+/* Remembers the last graphic character of a ground-state run, for REP.
+ * A character cut between two reads is completed from the next one, so the
+ * result does not depend on where reads are cut. */
+static void note_last_char(struct vt_filter *f, const char *buf, size_t n)
+{
+	const unsigned char *b = (const unsigned char *)buf;
+	size_t from = 0;
+	if (f->partlen) { /* complete the character the previous read cut */
+		size_t need = utf8_len((unsigned char)f->part[0]);
+		while (f->partlen < need && from < n && (b[from] & 0xc0) == 0x80)
+			f->part[f->partlen++] = (char)b[from++];
+		if (f->partlen == need && graphic_char((const unsigned char *)f->part, need)) {
+			memcpy(f->last, f->part, need);
+			f->lastlen = (uint8_t)need;
 		}
-		return;
+		if (f->partlen == need || from < n)
+			f->partlen = 0;
 	}
-	f->lastlen = (uint8_t)(end - start);
-	memcpy(f->last, b + start, f->lastlen);
+	/* a valid character cut at the end of this read */
+	for (size_t k = 1; k <= 3 && k <= n - from; k++) {
+		size_t need = utf8_len(b[n - k]);
+		if (need > 1) {
+			if (need > k && graphic_char(b + n - k, k)) {
+				memcpy(f->part, b + n - k, k);
+				f->partlen = (uint8_t)k;
+				n -= k;
+			}
+			break;
+		}
+		if ((b[n - k] & 0xc0) != 0x80)
+			break;
+	}
+	for (size_t i = n; i > from; i--) {
+		size_t len = utf8_len(b[i - 1]);
+		if (len == 0 || i - 1 + len > n)
+			continue;
+		if (graphic_char(b + i - 1, len)) {
+			memcpy(f->last, b + i - 1, len);
+			f->lastlen = (uint8_t)len;
+			return;
+		}
+	}
 }
 
 static void count_newlines(struct vt_filter *f, const char *b, size_t n)
@@ -212,8 +249,9 @@ static void answer_decrqm(struct vt_filter *f, const struct csi *c)
 			private_mode_is_set(f, mode) ? 1 : 2;
 		n = snprintf(buf, sizeof(buf), "\x1b[?%ld;%d$y", mode, v);
 	} else {
-		/* ANSI modes: we report none as recognised. */
-		n = snprintf(buf, sizeof(buf), "\x1b[%ld;0$y", mode);
+		/* ANSI modes: insert mode is the one we track. */
+		int v = mode == 4 ? ((f->modes & VT_MODE_INSERT) ? 1 : 2) : 0;
+		n = snprintf(buf, sizeof(buf), "\x1b[%ld;%d$y", mode, v);
 	}
 	if (n > 0)
 		reply(f, buf, (size_t)n);
@@ -281,7 +319,7 @@ static bool csi_interesting(const char *seq, size_t n)
 	case 'p': case 'u': case 's': case 'b': case 'J':
 		return true;
 	case 'h': case 'l':
-		return lead == '?';
+		return true;
 	case 'm': case 'q':
 		return lead == '>';
 	default:
@@ -300,7 +338,8 @@ static void csi_dispatch(struct vt_filter *f)
 		answer_decrqm(f, &c);
 		return;
 	}
-	if (c.final == 'p' && c.inter == '!') { /* DECSTR soft reset */
+	if (c.final == 'p' && (c.inter == '!' || c.inter == '"')) {
+		/* DECSTR soft reset, or DECSCL (which implies one) */
 		/* libtsm's soft reset also leaves the alternate screen, which
 		 * DECSTR must not do: perform its parts one by one instead
 		 * (margins reset with the cursor kept, then modes and SGR). */
@@ -314,6 +353,8 @@ static void csi_dispatch(struct vt_filter *f)
 		emit(f, decstr, sizeof(decstr) - 1);
 		return;
 	}
+	if (c.final == 'p') /* any other: libtsm 4.0.2 would soft-reset */
+		return;
 	if (c.final == 'u' && c.priv) {
 		kitty_sequence(f, &c);
 		return;
@@ -343,6 +384,11 @@ static void csi_dispatch(struct vt_filter *f)
 	}
 	if ((c.final == 'h' || c.final == 'l') && c.priv == '?')
 		set_private_modes(f, &c, c.final == 'h');
+	if ((c.final == 'h' || c.final == 'l') && !c.priv && !c.inter)
+		for (unsigned i = 0; i < c.nargs; i++)
+			if (c.args[i] == 4) /* IRM, which libtsm implements */
+				f->modes = c.final == 'h' ? f->modes | VT_MODE_INSERT
+							  : f->modes & ~VT_MODE_INSERT;
 	emit(f, f->seq, f->seqlen);
 	if (c.final == 'J' && !c.priv && !c.inter) {
 		long a = arg(&c, 0, 0);
@@ -401,25 +447,99 @@ static void seq_begin(struct feed *fd, const char *esc)
 	fd->f->state = ST_ESC;
 }
 
-/* libtsm decodes UTF-8 first and then obeys U+0080-U+009F as C1 controls,
- * so "\xc2\x9b" would be a CSI this filter never sees (a DECRQM sent that
- * way would soft-reset libtsm). Like tmux, we drop them. Returns true when
- * the run ends in a lone 0xC2 that the next read must complete. */
-static bool drop_c1(struct feed *fd, const char *p, const char *stop, const char *end)
+/* A combining mark U+0300-U+036F (two bytes, lead 0xCC or 0xCD) at q? */
+static uint32_t mark_at(const char *q, const char *stop)
 {
-	const char *q = p;
-	while ((q = memchr(q, 0xc2, (size_t)(stop - q))) != NULL) {
-		if (q + 1 == end) {
-			flush_span(fd, q);
-			fd->span = end;
-			fd->f->state = ST_C2;
-			return true;
+	if (q + 1 >= stop)
+		return 0;
+	unsigned char c0 = (unsigned char)q[0];
+	if ((c0 != 0xcc && c0 != 0xcd) ||
+	    ((unsigned char)q[1] & 0xc0) != 0x80)
+		return 0;
+	uint32_t cp = ((uint32_t)(c0 & 0x1f) << 6) | ((unsigned char)q[1] & 0x3f);
+	return cp <= 0x36f ? cp : 0;
+}
+
+/* Decodes the UTF-8 character that ends right before q (not before from). */
+static uint32_t char_before(const char *from, const char *q, const char **start)
+{
+	const char *s = q - 1;
+	while (s > from && q - s < 4 && ((unsigned char)*s & 0xc0) == 0x80)
+		s--;
+	unsigned char c = (unsigned char)*s;
+	size_t len = (size_t)(q - s);
+	size_t want = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+	if (want != len)
+		return 0;
+	uint32_t cp = len == 1 ? c : (c & (0x3f >> (len - 1)));
+	for (size_t i = 1; i < len; i++)
+		cp = (cp << 6) | ((unsigned char)s[i] & 0x3f);
+	*start = s;
+	return cp;
+}
+
+static size_t put_utf8(uint32_t cp, char *out)
+{
+	if (cp < 0x800) {
+		out[0] = (char)(0xc0 | (cp >> 6));
+		out[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	out[0] = (char)(0xe0 | (cp >> 12));
+	out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	out[2] = (char)(0x80 | (cp & 0x3f));
+	return 3;
+}
+
+/*
+ * Text fix-ups on a ground-state run [p, stop), done in one pass so the
+ * output stays in order:
+ *  - libtsm decodes UTF-8 first and then obeys U+0080-U+009F as C1 controls,
+ *    so "\xc2\x9b" would be a CSI this filter never sees (a DECRQM sent that
+ *    way would soft-reset libtsm). Like tmux, we drop them.
+ *  - libtsm drops combining marks; a base character followed by marks that
+ *    Unicode composes ("e" U+0301 → "é") is replaced by the composed form.
+ *    (A mark whose base came in the previous read is still dropped.)
+ * Returns true when the run ends in a lone 0xC2 the next read must complete.
+ */
+static bool fix_text(struct feed *fd, const char *p, const char *stop, const char *end)
+{
+	for (const char *q = p; q < stop; q++) {
+		unsigned char c = (unsigned char)*q;
+		if (c < 0xc2 || (c != 0xc2 && c != 0xcc && c != 0xcd))
+			continue;
+		if (c == 0xc2) {
+			if (q + 1 == end) {
+				flush_span(fd, q);
+				fd->span = end;
+				fd->f->state = ST_C2;
+				return true;
+			}
+			if ((unsigned char)q[1] >= 0x80 && (unsigned char)q[1] <= 0x9f) {
+				flush_span(fd, q);
+				fd->span = q + 2;
+				q++;
+			}
+			continue;
 		}
-		if ((unsigned char)q[1] >= 0x80 && (unsigned char)q[1] <= 0x9f) {
-			flush_span(fd, q);
-			fd->span = q + 2;
+		uint32_t mark = mark_at(q, stop);
+		const char *base_start;
+		uint32_t base = mark && q > p && q > fd->span ?
+			char_before(fd->span > p ? fd->span : p, q, &base_start) : 0;
+		uint32_t cur = base ? vt_compose(base, mark) : 0;
+		if (!cur)
+			continue;
+		const char *next = q + 2;
+		uint32_t m2, more;
+		while ((m2 = mark_at(next, stop)) && (more = vt_compose(cur, m2))) {
+			cur = more;
+			next += 2;
 		}
-		q++;
+		char out[4];
+		flush_span(fd, base_start);
+		emit(fd->f, out, put_utf8(cur, out));
+		fd->span = next;
+		q = next - 1;
 	}
 	return false;
 }
@@ -435,7 +555,7 @@ void vt_filter_feed(struct vt_filter *f, const char *buf, size_t len)
 			if (stop > p) {
 				count_newlines(f, p, (size_t)(stop - p));
 				note_last_char(f, p, (size_t)(stop - p));
-				if (drop_c1(&fd, p, stop, end)) {
+				if (fix_text(&fd, p, stop, end)) {
 					p = end;
 					break;
 				}
@@ -479,6 +599,8 @@ void vt_filter_feed(struct vt_filter *f, const char *buf, size_t len)
 				else if (ch == 'D' || ch == 'E') /* IND / NEL scroll */
 					f->newlines++;
 				else if (ch == 'c') { /* RIS */
+					/* the screen harvests scrollback first */
+					flush_span(&fd, fd.seq_start ? fd.seq_start : fd.span);
 					f->modes = 0;
 					f->kitty_depth = 0;
 					f->modify_other_keys = 0;

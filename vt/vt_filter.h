@@ -5,6 +5,8 @@
  * (Claude Code among them) send. The filter sits on the byte stream and:
  *   - swallows DECRQM (CSI ? Ps $ p / CSI Ps $ p), which makes 4.0.2
  *     soft-reset (dropping the alternate screen), and answers it itself;
+ *     the other CSI ... p sequences, which 4.0.2 also turns into a soft
+ *     reset, are swallowed too (DECSCL performed as DECSTR);
  *   - reports CSI 3 J (erase scrollback), which 4.0.2 ignores;
  *   - maps CSI s / CSI u (SCOSC/SCORC) to ESC 7 / ESC 8;
  *   - performs DECSTR without libtsm's soft reset (which would leave the
@@ -49,6 +51,7 @@ enum {
 	VT_MODE_REVERSE_VIDEO = 1u << 16,   /* ?5 */
 	VT_MODE_ORIGIN = 1u << 17,          /* ?6 */
 	VT_MODE_NO_AUTOWRAP = 1u << 18,     /* ?7 reset */
+	VT_MODE_INSERT = 1u << 19,          /* IRM, CSI 4 h */
 };
 
 enum vt_filter_event {
@@ -79,12 +82,14 @@ struct vt_filter {
 	uint8_t kitty_stack[VT_FILTER_KITTY_DEPTH]; /* kitty keyboard flags */
 	unsigned kitty_depth;                       /* 0: flags are 0 */
 	int modify_other_keys;                      /* CSI > 4 ; n m */
-	uint64_t newlines;      /* LF seen (a cheap bound on scrolling) */
+	uint64_t newlines;      /* LF, VT, FF, IND and NEL seen */
 	uint64_t alt_switches;  /* alternate screen entered or left */
 	char seq[VT_FILTER_SEQ_MAX];
 	size_t seqlen;
 	char last[4];           /* last printed character, for REP */
 	uint8_t lastlen;
+	char part[4];           /* a character cut by the end of a read */
+	uint8_t partlen;
 };
 
 void vt_filter_init(struct vt_filter *f, const struct vt_filter_ops *ops,

@@ -246,6 +246,7 @@ static void filter_event(void *data, enum vt_filter_event ev)
 		s->sync_ends++;
 		break;
 	case VT_FILTER_RESET:
+		harvest(s); /* RIS empties libtsm's scrollback */
 		s->events |= VT_FRAME_RESET;
 		break;
 	case VT_FILTER_SYNC_BEGIN:
@@ -295,8 +296,8 @@ int vt_screen_new(struct vt_screen **out, const struct vt_screen_opts *opts)
 		o.cols = 80;
 		o.rows = 24;
 	}
-	if (o.cols > 4096 || o.rows > 4096)
-		return -EINVAL;
+	if (o.cols < 2 || o.cols > 4096 || o.rows > 4096)
+		return -EINVAL; /* libtsm overflows a buffer with 1 column */
 	if (!o.scrollback_lines)
 		o.scrollback_lines = 10000;
 	struct vt_screen *s = calloc(1, sizeof(*s));
@@ -331,8 +332,10 @@ void vt_screen_free(struct vt_screen *s)
 		return;
 	if (s->vte)
 		tsm_vte_unref(s->vte);
-	if (s->scr)
+	if (s->scr) {
+		tsm_screen_clear_sb(s->scr); /* unref does not free scrollback */
 		tsm_screen_unref(s->scr);
+	}
 	if (s->hist)
 		hist_clear(s);
 	free(s->hist);
@@ -350,8 +353,8 @@ void vt_screen_feed(struct vt_screen *s, const char *buf, size_t len)
 
 int vt_screen_resize(struct vt_screen *s, unsigned cols, unsigned rows)
 {
-	if (!s || !cols || !rows || cols > 4096 || rows > 4096)
-		return -EINVAL;
+	if (!s || cols < 2 || !rows || cols > 4096 || rows > 4096)
+		return -EINVAL; /* libtsm overflows a buffer with 1 column */
 	if (cols == tsm_screen_get_width(s->scr) &&
 	    rows == tsm_screen_get_height(s->scr))
 		return 0;
@@ -400,6 +403,10 @@ static int draw_cell(struct tsm_screen *con, uint64_t id, const uint32_t *ch,
 		 * overwritten: a blank, as other terminals show it */
 		c->ch = 0;
 		c->width = 1;
+	} else if (width != 0 && x > 0 && c[-1].width == 2) {
+		/* the right half was overwritten: the left half is a blank */
+		c[-1].ch = 0;
+		c[-1].width = 1;
 	}
 	bool inverse = a->inverse;
 	if (d->cursor_drawn && x == d->cx && y == d->cy)
@@ -425,9 +432,12 @@ static int draw_cell(struct tsm_screen *con, uint64_t id, const uint32_t *ch,
 static void hash_rows(struct vt_frame *f)
 {
 	for (unsigned y = 0; y < f->rows; y++) {
-		if (f->row_end[y] > f->cols)
-			f->row_end[y] = (uint16_t)f->cols;
 		const struct vt_cell *c = vt_frame_cell(f, 0, y);
+		unsigned end = f->row_end[y] > f->cols ? f->cols : f->row_end[y];
+		while (end > 0 && (c[end - 1].ch == 0 || c[end - 1].ch == ' ') &&
+		       c[end - 1].width != 0)
+			end--; /* a wide glyph blanked after it was counted */
+		f->row_end[y] = (uint16_t)end;
 		uint64_t h = 0xcbf29ce484222325ull;
 		for (unsigned x = 0; x < f->row_end[y]; x++) {
 			h ^= (uint64_t)c[x].ch | ((uint64_t)c[x].width << 32);
