@@ -188,11 +188,15 @@ int sr_cmd_replay(int argc, char **argv)
 			replay_usage(stdout);
 			return 0;
 		} else if (num) {
+			/* libtsm needs at least 2 columns (1 overflows its heap) */
+			unsigned long long min = num == &offset ? 0 : num == &cols ? 2 : 1;
 			unsigned long long max = num == &offset ? ~0ull - 1 : 4096;
-			if (i + 1 >= argc || parse_uint(argv[i + 1], max, num) < 0 ||
-			    (num != &offset && *num == 0)) {
-				fprintf(stderr, "smrelay replay: %s needs a number%s\n", a,
-					num == &offset ? "" : " from 1 to 4096");
+			if (i + 1 >= argc || parse_uint(argv[i + 1], max, num) < 0 || *num < min) {
+				if (num == &offset)
+					fprintf(stderr, "smrelay replay: --offset needs a number of bytes\n");
+				else
+					fprintf(stderr, "smrelay replay: %s needs a number from %llu to 4096\n",
+						a, min);
 				return 2;
 			}
 			i++;
