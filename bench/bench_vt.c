@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sr_file.h"
 #include "vt_pipe.h"
 
 static double now_s(void)
@@ -74,24 +75,6 @@ static struct vt_pipe *new_pipe(unsigned cols, unsigned rows, unsigned sb,
 		exit(1);
 	}
 	return p;
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *fp = fopen(path, "rb");
-	if (!fp)
-		return NULL;
-	fseek(fp, 0, SEEK_END);
-	long n = ftell(fp);
-	fseek(fp, 0, SEEK_SET);
-	char *b = malloc((size_t)n + 1);
-	if (b && fread(b, 1, (size_t)n, fp) != (size_t)n) {
-		free(b);
-		b = NULL;
-	}
-	fclose(fp);
-	*len = (size_t)n;
-	return b;
 }
 
 /* Feeds buf in 16 KiB reads on the real clock (frames every 50 ms while
@@ -192,7 +175,7 @@ static char *fixtures_concat(const char *dir, size_t target, size_t *len)
 		char path[1024];
 		snprintf(path, sizeof(path), "%s/%s.raw", dir, names[i]);
 		size_t l;
-		char *f = read_file(path, &l);
+		char *f = sr_read_file(path, &l);
 		if (!f) {
 			fprintf(stderr, "bench_vt: cannot read %s\n", path);
 			exit(1);
@@ -317,7 +300,7 @@ int main(int argc, char **argv)
 	}
 	if (file) {
 		size_t len;
-		char *b = read_file(file, &len);
+		char *b = sr_read_file(file, &len);
 		if (!b) {
 			fprintf(stderr, "bench_vt: cannot read %s\n", file);
 			return 1;

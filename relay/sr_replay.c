@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "sr_cli.h"
+#include "sr_file.h"
 #include "sr_replay.h"
 #include "sr_timing.h"
 #include "vt_pipe.h"
@@ -37,37 +38,6 @@ static int parse_uint(const char *s, unsigned long long max, unsigned long long 
 	return 0;
 }
 
-static char *read_all(const char *path, size_t *len)
-{
-	FILE *fp = fopen(path, "rb");
-	if (!fp)
-		return NULL;
-	size_t cap = 1 << 16, n = 0;
-	char *buf = malloc(cap);
-	while (buf) {
-		size_t r = fread(buf + n, 1, cap - n, fp);
-		n += r;
-		if (r == 0)
-			break;
-		if (n == cap) {
-			char *nb = realloc(buf, cap * 2);
-			if (!nb) {
-				free(buf);
-				buf = NULL;
-				break;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-	}
-	if (ferror(fp)) {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(fp);
-	*len = n;
-	return buf;
-}
 
 static int print_screen(const char *raw, size_t len, unsigned cols, unsigned rows)
 {
@@ -225,7 +195,7 @@ int sr_cmd_replay(int argc, char **argv)
 		return 2;
 	}
 	size_t len;
-	char *raw = read_all(file, &len);
+	char *raw = sr_read_file(file, &len);
 	if (!raw) {
 		fprintf(stderr, "smrelay replay: cannot read %s: %s\n", file, strerror(errno));
 		return 1;

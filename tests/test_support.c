@@ -1,6 +1,8 @@
 /* test_support.c — fixture loading for the tests (uses cJSON). */
 #include "test_support.h"
 
+#include "sr_file.h"
+
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,24 +15,7 @@ char *ts_read_file(const char *name, size_t *len)
 		snprintf(path, sizeof(path), "%s", name);
 	else
 		snprintf(path, sizeof(path), "%s/%s", SR_FIXTURES_DIR, name);
-	FILE *fp = fopen(path, "rb");
-	if (!fp)
-		return NULL;
-	fseek(fp, 0, SEEK_END);
-	long n = ftell(fp);
-	fseek(fp, 0, SEEK_SET);
-	char *buf = malloc((size_t)n + 1);
-	if (buf && fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(fp);
-	if (buf) {
-		buf[n] = '\0';
-		if (len)
-			*len = (size_t)n;
-	}
-	return buf;
+	return sr_read_file(path, len);
 }
 
 int ts_fixtures(struct ts_fixture *out, int max)

@@ -2,9 +2,11 @@
 #include "vt_batch.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "vt_utf8.h"
 
 /* A commit message is wrapped in a code fence by the chat: "```\n" + "\n```". */
 #define FENCE_CHARS 8u
@@ -35,23 +37,6 @@ size_t vt_utf8_chars(const char *s)
 	return n;
 }
 
-/* Decodes one UTF-8 code point; returns its byte length (1 on bad input). */
-static size_t utf8_next(const char *s, uint32_t *cp)
-{
-	unsigned char c = (unsigned char)s[0];
-	size_t len = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
-	uint32_t v = len == 1 ? c : (c & (0x3f >> (len - 1)));
-	for (size_t i = 1; i < len; i++) {
-		if (((unsigned char)s[i] & 0xc0) != 0x80) {
-			*cp = c;
-			return 1;
-		}
-		v = (v << 6) | ((unsigned char)s[i] & 0x3f);
-	}
-	*cp = v;
-	return len;
-}
-
 /* Glyphs that animate in place: digits (timers, counters) and spinners. */
 static uint32_t volatile_class(uint32_t cp)
 {
@@ -71,8 +56,8 @@ bool vt_batch_volatile_only(const char *a, const char *b)
 		return false;
 	while (*a && *b) {
 		uint32_t ca, cb;
-		a += utf8_next(a, &ca);
-		b += utf8_next(b, &cb);
+		a += vt_utf8_decode(a, 4, &ca);
+		b += vt_utf8_decode(b, 4, &cb);
 		if (volatile_class(ca) != volatile_class(cb))
 			return false;
 	}
@@ -138,7 +123,7 @@ static size_t prefix_bytes(const char *s, size_t max_chars)
 	size_t i = 0, chars = 0;
 	while (s[i] && chars < max_chars) {
 		uint32_t cp;
-		i += utf8_next(s + i, &cp);
+		i += vt_utf8_decode(s + i, 4, &cp);
 		chars++;
 	}
 	return i;

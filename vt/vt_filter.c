@@ -1,12 +1,13 @@
 /* vt_filter.c — the byte pre-filter described in vt_filter.h. */
 #include "vt_filter.h"
 
-#include "vt_compose.h"
-
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "vt_compose.h"
+#include "vt_utf8.h"
 
 enum {
 	ST_GROUND,
@@ -466,29 +467,11 @@ static uint32_t char_before(const char *from, const char *q, const char **start)
 	const char *s = q - 1;
 	while (s > from && q - s < 4 && ((unsigned char)*s & 0xc0) == 0x80)
 		s--;
-	unsigned char c = (unsigned char)*s;
-	size_t len = (size_t)(q - s);
-	size_t want = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
-	if (want != len)
+	uint32_t cp;
+	if (vt_utf8_decode(s, (size_t)(q - s), &cp) != (size_t)(q - s))
 		return 0;
-	uint32_t cp = len == 1 ? c : (c & (0x3f >> (len - 1)));
-	for (size_t i = 1; i < len; i++)
-		cp = (cp << 6) | ((unsigned char)s[i] & 0x3f);
 	*start = s;
 	return cp;
-}
-
-static size_t put_utf8(uint32_t cp, char *out)
-{
-	if (cp < 0x800) {
-		out[0] = (char)(0xc0 | (cp >> 6));
-		out[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	out[0] = (char)(0xe0 | (cp >> 12));
-	out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	out[2] = (char)(0x80 | (cp & 0x3f));
-	return 3;
 }
 
 /*
@@ -537,7 +520,7 @@ static bool fix_text(struct feed *fd, const char *p, const char *stop, const cha
 		}
 		char out[4];
 		flush_span(fd, base_start);
-		emit(fd->f, out, put_utf8(cur, out));
+		emit(fd->f, out, vt_utf8_put(cur, out));
 		fd->span = next;
 		q = next - 1;
 	}

@@ -121,12 +121,8 @@ static size_t clean_line(const char *p, size_t n, char *out)
 			i++;
 			continue;
 		}
-		size_t len = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
-		if (i + len > n)
-			len = n - i;
-		uint32_t cp = len == 1 ? c : (c & (0x3f >> (len - 1)));
-		for (size_t k = 1; k < len; k++)
-			cp = (cp << 6) | ((unsigned char)p[i + k] & 0x3f);
+		uint32_t cp;
+		size_t len = vt_utf8_decode(p + i, n - i, &cp);
 		prev_wide = tsm_ucs4_get_width(cp) == 2;
 		memcpy(out + o, p + i, len);
 		o += len;
