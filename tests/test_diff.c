@@ -532,6 +532,27 @@ Test(diff, clear_and_reprint_over_several_frames_not_committed_twice)
 	clear_and_reprint(true);
 }
 
+/* The guard only drops a reprint that starts right after the clear: a
+ * shell that clears, prints something new, and then prints lines it printed
+ * before (the same command run again) keeps all of them in the history. */
+Test(diff, repeated_output_after_new_output_is_kept)
+{
+	run_open(40, 10);
+	print_lines("line %d", 0, 30);
+	frame();
+	feed("\x1b[2J\x1b[3J\x1b[H");
+	print_lines("$ cat again %d", 0, 1);
+	print_lines("line %d", 0, 30);
+	frame();
+	end();
+	for (int k = 0; k < 30; k++) {
+		char want[32];
+		snprintf(want, sizeof(want), "line %d", k);
+		cr_assert_eq(count(want), 2, "'%s' committed %zu times", want, count(want));
+	}
+	cr_assert_eq(count("$ cat again 0"), 1);
+}
+
 /* ---- 9. resize ------------------------------------------------------------ */
 
 /* A full-screen program: the bottom 'rows - 1' lines of a document and a

@@ -224,6 +224,11 @@ static int commit_line(struct vt_diff *d, struct vt_diff_result *res, char *line
 		d->held[d->nheld++] = line;
 		return 0;
 	}
+	/* A reprint starts right away: the first non-blank line that is new
+	 * output stands the guard down, so a program that merely prints
+	 * something it printed before (later) is not swallowed. */
+	if (h)
+		d->armed = false;
 	return emit_line(d, res, line);
 }
 
