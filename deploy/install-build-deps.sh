@@ -2,11 +2,12 @@
 # install-build-deps.sh — installs, on Debian 12, whatever smrelay needs to
 # build and test that is not installed yet. Run as root (or with sudo).
 #   deploy/install-build-deps.sh          build dependencies
-#   deploy/install-build-deps.sh --tests  also what the tests use (tmux)
+#   deploy/install-build-deps.sh --tests  also what the tests use (tmux, a
+#                                         real OpenSSH server and client, git)
 set -eu
 pkgs="build-essential cmake pkg-config libtsm-dev libssh-dev libcurl4-openssl-dev
       libwebsockets-dev libcjson-dev libpcre2-dev libcriterion-dev"
-[ "${1:-}" = "--tests" ] && pkgs="$pkgs tmux"
+[ "${1:-}" = "--tests" ] && pkgs="$pkgs tmux openssh-server openssh-client git"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
