@@ -403,14 +403,14 @@ static void fuzz_run(uint64_t seed, size_t total)
 }
 
 /* 4 x 0.75 MB of generated input, each seed a fresh screen. */
-Test(fuzz, random_streams_keep_frames_valid, .timeout = 120)
+Test(fuzz, random_streams_keep_frames_valid)
 {
 	for (uint64_t seed = 1; seed <= 4; seed++)
 		fuzz_run(seed, 3u << 18);
 }
 
 /* Tiny screens are where off-by-one errors live. */
-Test(fuzz, random_streams_on_tiny_screens, .timeout = 60)
+Test(fuzz, random_streams_on_tiny_screens)
 {
 	for (uint64_t seed = 100; seed < 108; seed++) {
 		struct rng r = {seed};
@@ -467,7 +467,7 @@ static char *frame_dump(struct vt_screen *s)
 	return o.p;
 }
 
-Test(fuzz, split_reads_do_not_change_the_screen, .timeout = 60)
+Test(fuzz, split_reads_do_not_change_the_screen)
 {
 	for (uint64_t seed = 200; seed < 400; seed++) {
 		struct rng r = {seed};
