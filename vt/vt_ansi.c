@@ -7,47 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vt_buf.h"
 #include "vt_utf8.h"
 
-/* Growable output buffer. Errors are sticky so callers can append freely
- * and check once at the end. */
-struct buf {
-	char *p;
-	size_t n, cap;
-	bool oom;
-};
-
-static void buf_put(struct buf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->n + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (b->n + n + 1 > cap)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->n, s, n);
-	b->n += n;
-	b->p[b->n] = '\0';
-}
-
-static void buf_str(struct buf *b, const char *s)
-{
-	buf_put(b, s, strlen(s));
-}
-
-static void buf_uint(struct buf *b, unsigned v)
+static void buf_uint(struct vt_buf *b, unsigned v)
 {
 	char tmp[16];
 	int n = snprintf(tmp, sizeof(tmp), "%u", v);
-	buf_put(b, tmp, (size_t)n);
+	vt_buf_put(b, tmp, (size_t)n);
 }
 
 /* The part of a cell that SGR controls. */
@@ -78,16 +45,16 @@ static bool same_color(int8_t ca, const uint8_t *a, int8_t cb, const uint8_t *b)
 }
 
 /* Appends ";<code>" (no ';' before the first parameter). */
-static void sgr_param(struct buf *b, bool *first, unsigned code)
+static void sgr_param(struct vt_buf *b, bool *first, unsigned code)
 {
 	if (!*first)
-		buf_put(b, ";", 1);
+		vt_buf_put(b, ";", 1);
 	*first = false;
 	buf_uint(b, code);
 }
 
 /* base is 30 (fg) or 40 (bg); bright palette entries use base + 60. */
-static void sgr_color(struct buf *b, bool *first, unsigned base, int8_t code,
+static void sgr_color(struct vt_buf *b, bool *first, unsigned base, int8_t code,
 		      const uint8_t *rgb)
 {
 	if (code >= 0 && code < 8) {
@@ -106,7 +73,7 @@ static void sgr_color(struct buf *b, bool *first, unsigned base, int8_t code,
 
 /* Moves the terminal from style *cur to *want with one SGR sequence, or
  * none when nothing visible changes. */
-static void sgr_update(struct buf *b, struct style *cur, const struct style *want)
+static void sgr_update(struct vt_buf *b, struct style *cur, const struct style *want)
 {
 	static const struct { uint8_t bit; unsigned code; } attr_codes[] = {
 		{ VT_ATTR_BOLD, 1 },  { VT_ATTR_ITALIC, 3 }, { VT_ATTR_UNDERLINE, 4 },
@@ -118,7 +85,7 @@ static void sgr_update(struct buf *b, struct style *cur, const struct style *wan
 		return;
 
 	bool first = true;
-	buf_str(b, "\x1b[");
+	vt_buf_str(b, "\x1b[");
 	/* Turning one attribute off has no portable single code (22 also drops
 	 * dim, etc.), so any removal resets and rebuilds. */
 	if (cur->attrs & ~want->attrs) {
@@ -134,7 +101,7 @@ static void sgr_update(struct buf *b, struct style *cur, const struct style *wan
 		sgr_color(b, &first, 30, want->fg_code, want->fg);
 	if (!bg_same)
 		sgr_color(b, &first, 40, want->bg_code, want->bg);
-	buf_put(b, "m", 1);
+	vt_buf_put(b, "m", 1);
 	*cur = *want;
 }
 
@@ -162,7 +129,7 @@ static uint32_t printable(uint32_t ch)
 	return ch;
 }
 
-static void render_row(struct buf *b, const struct vt_frame *f, unsigned y,
+static void render_row(struct vt_buf *b, const struct vt_frame *f, unsigned y,
 		       struct style *cur)
 {
 	const struct vt_cell *c = vt_frame_cell(f, 0, y);
@@ -175,9 +142,9 @@ static void render_row(struct buf *b, const struct vt_frame *f, unsigned y,
 
 	/* Rows are painted as plain spaces rather than ESC[K so a coloured tail
 	 * does not rely on the terminal supporting background colour erase. */
-	buf_str(b, "\x1b[");
+	vt_buf_str(b, "\x1b[");
 	buf_uint(b, y + 1);
-	buf_str(b, ";1H");
+	vt_buf_str(b, ";1H");
 	/* tx is the terminal's column; it tells us which cells a wide glyph
 	 * already covered, so a malformed frame cannot shift the rest of the
 	 * row. */
@@ -196,7 +163,7 @@ static void render_row(struct buf *b, const struct vt_frame *f, unsigned y,
 			w = 1;
 		}
 		char u8[4];
-		buf_put(b, u8, vt_utf8_put(ch, u8));
+		vt_buf_put(b, u8, vt_utf8_put(ch, u8));
 		tx = x + w;
 	}
 }
@@ -207,25 +174,25 @@ int vt_frame_ansi(const struct vt_frame *f, char **out, size_t *len)
 		return -EINVAL;
 	*out = NULL;
 
-	struct buf b = { 0 };
+	struct vt_buf b = { 0 };
 	/* Synchronized update so the repaint appears at once; reset SGR before
 	 * ESC[2J so the clear uses the default background. */
-	buf_str(&b, "\x1b[?2026h\x1b[0m\x1b[?25l\x1b[H\x1b[2J");
+	vt_buf_str(&b, "\x1b[?2026h\x1b[0m\x1b[?25l\x1b[H\x1b[2J");
 	struct style cur = default_style;
 	for (unsigned y = 0; y < f->rows; y++)
 		render_row(&b, f, y, &cur);
-	buf_str(&b, "\x1b[0m");
+	vt_buf_str(&b, "\x1b[0m");
 
 	/* The cursor may sit one past the last column (pending wrap); clamp. */
 	unsigned cx = f->cursor_x < f->cols ? f->cursor_x : f->cols - 1;
 	unsigned cy = f->cursor_y < f->rows ? f->cursor_y : f->rows - 1;
-	buf_str(&b, "\x1b[");
+	vt_buf_str(&b, "\x1b[");
 	buf_uint(&b, cy + 1);
-	buf_put(&b, ";", 1);
+	vt_buf_put(&b, ";", 1);
 	buf_uint(&b, cx + 1);
-	buf_put(&b, "H", 1);
-	buf_str(&b, f->cursor_visible ? "\x1b[?25h" : "\x1b[?25l");
-	buf_str(&b, "\x1b[?2026l");
+	vt_buf_put(&b, "H", 1);
+	vt_buf_str(&b, f->cursor_visible ? "\x1b[?25h" : "\x1b[?25l");
+	vt_buf_str(&b, "\x1b[?2026l");
 
 	if (b.oom) {
 		free(b.p);

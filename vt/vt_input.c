@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vt_buf.h"
 #include "vt_filter.h"
 
 #define PASTE_START "\x1b[200~"
@@ -82,40 +83,13 @@ const char *vt_input_key_names(void)
 	       "prefixes and *N to repeat (e.g. down*3)";
 }
 
-struct outbuf {
-	char *p;
-	size_t n, cap;
-	bool oom;
-};
-
-static void put(struct outbuf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->n + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 64;
-		while (cap < b->n + n + 1)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->n, s, n);
-	b->n += n;
-	b->p[b->n] = '\0';
-}
-
 /* xterm's modifier parameter: 1 + shift(1) + alt(2) + ctrl(4). */
 static int mod_param(bool shift, bool alt, bool ctrl)
 {
 	return 1 + (shift ? 1 : 0) + (alt ? 2 : 0) + (ctrl ? 4 : 0);
 }
 
-static int encode(uint32_t modes, const char *tok, struct outbuf *b, char *err,
+static int encode(uint32_t modes, const char *tok, struct vt_buf *b, char *err,
 		  size_t errlen)
 {
 	bool ctrl = false, alt = false, shift = false;
@@ -152,12 +126,12 @@ static int encode(uint32_t modes, const char *tok, struct outbuf *b, char *err,
 			n = snprintf(tmp, sizeof(tmp), "\x1b[Z");
 		} else {
 			if (ctrl && !strcmp(k->plain, " ")) {
-				put(b, "", 1); /* ctrl-space is NUL */
+				vt_buf_put(b, "", 1); /* ctrl-space is NUL */
 				return 0;
 			}
 			n = snprintf(tmp, sizeof(tmp), "%s%s", alt ? "\x1b" : "", k->plain);
 		}
-		put(b, tmp, (size_t)n);
+		vt_buf_put(b, tmp, (size_t)n);
 		return 0;
 	}
 	/* a single printable ASCII character */
@@ -174,8 +148,8 @@ static int encode(uint32_t modes, const char *tok, struct outbuf *b, char *err,
 			c = (char)toupper((unsigned char)c);
 		}
 		if (alt)
-			put(b, "\x1b", 1);
-		put(b, &c, 1);
+			vt_buf_put(b, "\x1b", 1);
+		vt_buf_put(b, &c, 1);
 		return 0;
 	}
 	snprintf(err, errlen, "unknown key '%.40s' (keys: %s)", tok, vt_input_key_names());
@@ -187,7 +161,7 @@ int vt_input_keys(uint32_t modes, const char *spec, char **out, size_t *len,
 {
 	if (!spec || !out || !len)
 		return -EINVAL;
-	struct outbuf b = {0};
+	struct vt_buf b = {0};
 	const char *p = spec;
 	int count = 0, r = 0;
 	while (r == 0) {
