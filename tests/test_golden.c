@@ -9,23 +9,6 @@
 #include "test_support.h"
 #include "vt_screen.h"
 
-static char *screen_after(const char *raw, size_t off, unsigned cols,
-			  unsigned rows, size_t chunk)
-{
-	struct vt_screen *s;
-	struct vt_screen_opts o = {.cols = cols, .rows = rows};
-	cr_assert_eq(vt_screen_new(&s, &o), 0);
-	for (size_t i = 0; i < off; i += chunk)
-		vt_screen_feed(s, raw + i, off - i < chunk ? off - i : chunk);
-	struct vt_frame f;
-	cr_assert_eq(vt_screen_snapshot(s, &f), 0);
-	char *text = NULL;
-	cr_assert_eq(vt_frame_text(&f, &text, NULL), 0);
-	vt_frame_free(&f);
-	vt_screen_free(s);
-	return text;
-}
-
 static void check_all(size_t chunk)
 {
 	struct ts_fixture fx[32];
@@ -44,7 +27,7 @@ static void check_all(size_t chunk)
 			snprintf(name, sizeof(name), "%.63s.at-%zu.txt", fx[i].name, off);
 			char *want = ts_read_file(name, NULL);
 			cr_assert_not_null(want, "missing %s", name);
-			char *got = screen_after(raw, off, fx[i].cols, fx[i].rows, chunk);
+			char *got = ts_screen_text(raw, off, fx[i].cols, fx[i].rows, chunk, NULL, 0);
 			cr_expect_str_eq(got, want, "%s (chunk %zu):\n--- got\n%s--- want\n%s",
 					 name, chunk, got, want);
 			checked++;

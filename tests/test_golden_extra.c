@@ -47,42 +47,21 @@ static unsigned num(const cJSON *obj, const char *key)
 	return (unsigned)v->valuedouble;
 }
 
-/* Feeds raw[from, to) in reads of at most `chunk` bytes. */
-static void feed_range(struct vt_screen *s, const char *raw, size_t from,
-		       size_t to, size_t chunk)
-{
-	for (size_t i = from; i < to; i += chunk)
-		vt_screen_feed(s, raw + i, to - i < chunk ? to - i : chunk);
-}
-
 /* The screen text after `off` bytes, applying the resizes up to `off`. */
 static char *screen_at(const cJSON *fx, const char *raw, size_t off, size_t chunk)
 {
-	struct vt_screen *s;
-	struct vt_screen_opts o = {.cols = num(fx, "cols"), .rows = num(fx, "rows")};
-	cr_assert_eq(vt_screen_new(&s, &o), 0);
-	size_t pos = 0;
-	const cJSON *rz;
-	cJSON_ArrayForEach(rz, cJSON_GetObjectItem(fx, "resizes"))
+	struct ts_resize rz[16];
+	size_t n = 0;
+	const cJSON *it;
+	cJSON_ArrayForEach(it, cJSON_GetObjectItem(fx, "resizes"))
 	{
-		size_t at = (size_t)cJSON_GetArrayItem(rz, 0)->valuedouble;
-		unsigned c = (unsigned)cJSON_GetArrayItem(rz, 1)->valuedouble;
-		unsigned r = (unsigned)cJSON_GetArrayItem(rz, 2)->valuedouble;
-		if (at > off)
-			break;
-		cr_assert_geq(at, pos, "resizes out of order");
-		feed_range(s, raw, pos, at, chunk);
-		pos = at;
-		cr_assert_eq(vt_screen_resize(s, c, r), 0);
+		cr_assert_lt(n, 16, "too many resizes");
+		rz[n].at = (size_t)cJSON_GetArrayItem(it, 0)->valuedouble;
+		rz[n].cols = (unsigned)cJSON_GetArrayItem(it, 1)->valuedouble;
+		rz[n].rows = (unsigned)cJSON_GetArrayItem(it, 2)->valuedouble;
+		n++;
 	}
-	feed_range(s, raw, pos, off, chunk);
-	struct vt_frame f;
-	cr_assert_eq(vt_screen_snapshot(s, &f), 0);
-	char *text = NULL;
-	cr_assert_eq(vt_frame_text(&f, &text, NULL), 0);
-	vt_frame_free(&f);
-	vt_screen_free(s);
-	return text;
+	return ts_screen_text(raw, off, num(fx, "cols"), num(fx, "rows"), chunk, rz, n);
 }
 
 static void check_all(size_t chunk)

@@ -2,8 +2,10 @@
 #include "test_support.h"
 
 #include "sr_file.h"
+#include "vt_screen.h"
 
 #include <cjson/cJSON.h>
+#include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,4 +50,34 @@ int ts_fixtures(struct ts_fixture *out, int max)
 	}
 	cJSON_Delete(root);
 	return n;
+}
+
+static void feed_range(struct vt_screen *s, const char *raw, size_t from,
+		       size_t to, size_t chunk)
+{
+	for (size_t i = from; i < to; i += chunk)
+		vt_screen_feed(s, raw + i, to - i < chunk ? to - i : chunk);
+}
+
+char *ts_screen_text(const char *raw, size_t off, unsigned cols, unsigned rows,
+		     size_t chunk, const struct ts_resize *rz, size_t nrz)
+{
+	struct vt_screen *s;
+	struct vt_screen_opts o = {.cols = cols, .rows = rows};
+	cr_assert_eq(vt_screen_new(&s, &o), 0);
+	size_t pos = 0;
+	for (size_t i = 0; i < nrz && rz[i].at <= off; i++) {
+		cr_assert_geq(rz[i].at, pos, "resizes out of order");
+		feed_range(s, raw, pos, rz[i].at, chunk);
+		pos = rz[i].at;
+		cr_assert_eq(vt_screen_resize(s, rz[i].cols, rz[i].rows), 0);
+	}
+	feed_range(s, raw, pos, off, chunk);
+	struct vt_frame f;
+	cr_assert_eq(vt_screen_snapshot(s, &f), 0);
+	char *text = NULL;
+	cr_assert_eq(vt_frame_text(&f, &text, NULL), 0);
+	vt_frame_free(&f);
+	vt_screen_free(s);
+	return text;
 }

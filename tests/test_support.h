@@ -19,4 +19,16 @@ struct ts_fixture {
 /* Loads index.json; returns the number of fixtures (<= max) or -1. */
 int ts_fixtures(struct ts_fixture *out, int max);
 
+/* A resize applied once `at` bytes have been fed. */
+struct ts_resize {
+	size_t at;
+	unsigned cols, rows;
+};
+
+/* The vt screen text (vt_frame_text) after feeding raw[0, off) in reads of
+ * at most `chunk` bytes to a cols x rows screen, applying the resizes (in
+ * order) on the way. Asserts on failure; the caller frees the text. */
+char *ts_screen_text(const char *raw, size_t off, unsigned cols, unsigned rows,
+		     size_t chunk, const struct ts_resize *rz, size_t nrz);
+
 #endif
