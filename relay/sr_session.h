@@ -1,0 +1,138 @@
+/*
+ * sr_session.h — one interactive session: a PTY channel on an SSH
+ * connection feeding a vt pipeline, all on the sr_loop.
+ *
+ * Two objects:
+ *
+ *   sr_ssh_driver  the loop side of one sr_ssh connection (see the contract
+ *                  in sr_ssh.h): an fd watcher whose interest follows
+ *                  sr_ssh_wants, a deferred step while SR_SSH_WANT_STEP is
+ *                  set, a keepalive timer. After every step it notifies each
+ *                  session attached to it. Several sessions share one.
+ *   sr_session     one PTY channel + one vt_pipe. After each step of its
+ *                  driver it reads all channel output into the pipe
+ *                  (vt_pipe_feed at sr_loop_now), ticks the pipe and keeps
+ *                  ONE loop timer armed at vt_pipe_deadline, so frames and
+ *                  flushes happen on time without polling. Answers the vt
+ *                  screen generates for terminal queries (DA, CPR, DECRQM…)
+ *                  are written back to the channel.
+ *
+ * When the remote program exits or the channel fails the session calls
+ * vt_pipe_end (final commit, END op) and then on_exit(status, why) once:
+ * status is the exit status 0..255, or -1 (killed by a signal, channel or
+ * connection failure); why is a short reason ("exited with status 0",
+ * "killed by signal TERM", or the channel's error message), valid during
+ * the call.
+ *
+ * Re-entrancy: on_exit may free its session (nothing touches it after the
+ * call). The driver's on_error may free the driver and any sessions. The
+ * vt ops callback (on_op) may send text/keys and read the screen, but must
+ * not free the session (free it later, e.g. from a deferred call) and
+ * cannot resize it (-EBUSY: the pipe is in the middle of a frame).
+ *
+ * Ownership and order: the caller owns the sr_ssh, the driver and the
+ * sessions. Free sessions first, then the driver, then the sr_ssh (which
+ * frees any channel still open). A driver freed with sessions still
+ * attached detaches them; their operations then return -ENOTCONN.
+ *
+ * Errors: 0 or a negative errno-style code; setup errors are described in
+ * err.
+ */
+#ifndef SR_SESSION_H
+#define SR_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sr_loop.h"
+#include "sr_ssh.h"
+#include "vt_pipe.h"
+
+struct sr_ssh_driver;
+struct sr_session;
+
+/* Called once when the connection fails (code from sr_ssh.h, message from
+ * sr_ssh_error). Sessions attached to the driver have already been told
+ * (their on_exit ran) when this runs. */
+typedef void (*sr_ssh_driver_error_cb)(void *data, int code, const char *msg);
+
+/* Starts driving ssh (connected or still connecting) on loop; keepalive_ms
+ * is the period sr_ssh_keepalive is called at (0 → 1000). Not owning ssh.
+ * Errors: -EINVAL, -ENOMEM, or what sr_loop returned. */
+int sr_ssh_driver_new(struct sr_loop *loop, struct sr_ssh *ssh, uint64_t keepalive_ms,
+		      sr_ssh_driver_error_cb on_error, void *error_data,
+		      struct sr_ssh_driver **out);
+
+/* Removes the watcher, timer and deferred step from the loop and detaches
+ * any session still attached. Safe from the driver's own callbacks (the
+ * memory is released when the callback returns). NULL is a no-op. */
+void sr_ssh_driver_free(struct sr_ssh_driver *d);
+
+/* Asks for a step at the start of the next loop iteration (the session
+ * functions do this after queueing channel work). */
+void sr_ssh_driver_kick(struct sr_ssh_driver *d);
+
+struct sr_session_opts {
+	struct sr_ssh_driver *driver; /* the connection (and its loop); not owned */
+	const char *term;             /* NULL → "xterm-256color" */
+	unsigned cols, rows;          /* 0 → 100 x 30 */
+	const char *const *argv;      /* remote command, NULL-terminated, quoted
+	                               * with sr_quote_argv; NULL → login shell */
+	const struct sr_env *env;     /* NULL or {NULL, NULL}-terminated */
+	vt_op_cb on_op;               /* the vt pipeline's ops (may be NULL) */
+	void *op_data;
+	void (*on_exit)(void *data, int status, const char *why);
+	void *exit_data;
+	/* Optional pipeline tuning (NULL: defaults); its screen size, reply,
+	 * and cb fields are ignored. */
+	const struct vt_pipe_opts *pipe;
+};
+
+/* Opens the PTY channel (it starts once the connection is ready) and the
+ * vt pipeline of the same size. On success *out belongs to the caller.
+ * Errors: -EINVAL, -ENOMEM, -ENOTCONN (driver's connection failed), or
+ * what sr_ssh_pty_start returned; message in err. */
+int sr_session_start(const struct sr_session_opts *opts, struct sr_session **out,
+		     char *err, size_t errlen);
+
+/* Encodes text for the modes the program enabled (vt_input_text: bracketed
+ * paste when on, then CR) and queues it as ONE channel write.
+ * Errors: -EINVAL, -ENOMEM, -EPIPE (session ended), -ENOTCONN, or what
+ * sr_ssh_chan_write returned. */
+int sr_session_send_text(struct sr_session *s, const char *text);
+
+/* Named keys (vt_input_keys), one write. -EINVAL with a message on a bad
+ * spec; otherwise as sr_session_send_text. */
+int sr_session_send_keys(struct sr_session *s, const char *spec, char *err, size_t errlen);
+
+/* Window change on the channel and resize of the vt screen (the pipe's
+ * next frame is marked resized). Errors: -EINVAL (zero size), -EPIPE,
+ * -ENOTCONN, -EBUSY (called from on_op), or what the parts returned. */
+int sr_session_resize(struct sr_session *s, unsigned cols, unsigned rows);
+
+/* The current screen as text (one row per line, trailing blanks trimmed;
+ * vt_frame_text), *out malloc'ed.
+ *
+ * Interaction with the pipeline: a snapshot of the vt screen hands over
+ * (consumes) the lines scrolled off since the previous snapshot, and the
+ * pipe's own frames must get those lines or they never reach the history.
+ * So this reads the screen only while the pipe has no frame pending (every
+ * byte fed and every resize already went into one of its frames: the
+ * snapshot then carries no scrolled lines and no events). While a frame is
+ * pending it returns -EAGAIN; the pipe takes it within frame_max_ms (50 ms
+ * by default), or at most sync_timeout_ms inside a synchronized update, so
+ * callers retry after running the loop. Errors: -EINVAL, -ENOMEM, -EAGAIN. */
+int sr_session_screen_text(struct sr_session *s, char **out);
+
+/* The session's vt screen (read-only use: modes, size, history). */
+const struct vt_screen *sr_session_screen(const struct sr_session *s);
+
+/* True once on_exit has run (or is running). */
+int sr_session_ended(const struct sr_session *s);
+
+/* Closes the channel (a running program gets SIGTERM / hangup), frees the
+ * pipe and removes everything from the loop. on_exit is not called.
+ * NULL is a no-op. */
+void sr_session_free(struct sr_session *s);
+
+#endif
