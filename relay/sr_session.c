@@ -42,8 +42,6 @@ struct sr_session {
 	void *exit_data;
 	bool ended;
 	bool in_pipe;         /* inside vt_pipe_* (ops callbacks may run) */
-	bool dirty;           /* bytes or a resize not yet in a pipe frame */
-	uint64_t dirty_frames; /* vt_pipe_frames when it became dirty */
 };
 
 static void session_pump(struct sr_session *s);
@@ -240,20 +238,6 @@ static void drv_detach(struct sr_ssh_driver *d, struct sr_session *s)
 
 static void session_timer_cb(struct sr_timer *t, void *data);
 
-static void mark_dirty(struct sr_session *s)
-{
-	if (!s->dirty) {
-		s->dirty = true;
-		s->dirty_frames = vt_pipe_frames(s->pipe);
-	}
-}
-
-static void update_clean(struct sr_session *s)
-{
-	if (s->dirty && vt_pipe_frames(s->pipe) != s->dirty_frames)
-		s->dirty = false;
-}
-
 /* Keeps the session's one timer at the pipe's deadline. */
 static void session_arm(struct sr_session *s)
 {
@@ -279,7 +263,6 @@ static void session_tick(struct sr_session *s)
 	s->in_pipe = true;
 	vt_pipe_tick(s->pipe, sr_loop_now(s->loop));
 	s->in_pipe = false;
-	update_clean(s);
 	session_arm(s);
 }
 
@@ -311,7 +294,6 @@ static void session_finish(struct sr_session *s, int status, const char *why)
 	s->in_pipe = true;
 	vt_pipe_end(s->pipe, sr_loop_now(s->loop));
 	s->in_pipe = false;
-	s->dirty = false;
 	if (s->on_exit)
 		s->on_exit(s->exit_data, status, why);
 }
@@ -327,7 +309,6 @@ static void session_pump(struct sr_session *s)
 		s->in_pipe = true; /* screen replies are written from here */
 		vt_pipe_feed(s->pipe, buf, (size_t)n, sr_loop_now(s->loop));
 		s->in_pipe = false;
-		mark_dirty(s);
 		fed = true;
 	}
 	if (fed || s->timer)
@@ -491,7 +472,6 @@ int sr_session_resize(struct sr_session *s, unsigned cols, unsigned rows)
 	rc = vt_pipe_resize(s->pipe, cols, rows, sr_loop_now(s->loop));
 	if (rc < 0)
 		return rc;
-	mark_dirty(s);
 	session_arm(s);
 	return 0;
 }
@@ -501,11 +481,8 @@ int sr_session_screen_text(struct sr_session *s, char **out)
 	if (!s || !out)
 		return -EINVAL;
 	*out = NULL;
-	update_clean(s);
-	if (s->dirty)
-		return -EAGAIN;
-	struct vt_frame f;
-	int rc = vt_screen_snapshot(vt_pipe_screen(s->pipe), &f);
+	struct vt_frame f; /* a peek: the pipe's own frames keep their lines */
+	int rc = vt_screen_peek(vt_pipe_screen(s->pipe), &f);
 	if (rc < 0)
 		return rc;
 	size_t len = 0;

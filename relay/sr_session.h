@@ -113,15 +113,9 @@ int sr_session_resize(struct sr_session *s, unsigned cols, unsigned rows);
 /* The current screen as text (one row per line, trailing blanks trimmed;
  * vt_frame_text), *out malloc'ed.
  *
- * Interaction with the pipeline: a snapshot of the vt screen hands over
- * (consumes) the lines scrolled off since the previous snapshot, and the
- * pipe's own frames must get those lines or they never reach the history.
- * So this reads the screen only while the pipe has no frame pending (every
- * byte fed and every resize already went into one of its frames: the
- * snapshot then carries no scrolled lines and no events). While a frame is
- * pending it returns -EAGAIN; the pipe takes it within frame_max_ms (50 ms
- * by default), or at most sync_timeout_ms inside a synchronized update, so
- * callers retry after running the loop. Errors: -EINVAL, -ENOMEM, -EAGAIN. */
+ * It peeks at the screen (vt_screen_peek), so it never takes anything from
+ * the pipeline's own frames and may be called at any time.
+ * Errors: -EINVAL, -ENOMEM. */
 int sr_session_screen_text(struct sr_session *s, char **out);
 
 /* The session's vt screen (read-only use: modes, size, history). */

@@ -934,3 +934,26 @@ Test(regression, screen_free_releases_libtsm_scrollback)
 	put(s, "1\r\n2\r\n3\r\n4\r\n5");
 	vt_screen_free(s); /* LeakSanitizer reports the line "1" if this leaks */
 }
+
+/* A peek (attach repaint, `smrelay screen`) shows the screen without taking
+ * the scrolled lines and events that the pipeline's next frame must get. */
+Test(screen, peek_leaves_scrolled_lines_for_the_next_snapshot)
+{
+	struct vt_screen *s = screen(20, 3, 0);
+	put(s, "a\r\nb\r\nc\r\nd\r\ne");
+	cr_assert_eq(vt_screen_resize(s, 20, 4), 0);
+	struct vt_frame peek;
+	cr_assert_eq(vt_screen_peek(s, &peek), 0);
+	cr_assert_eq(peek.nscrolled, 0);
+	cr_assert_eq(peek.events, 0);
+	cr_assert_str_eq(row(&peek, 0), "c");
+	vt_frame_free(&peek);
+	struct vt_frame f;
+	snap(s, &f);
+	cr_assert_eq(f.nscrolled, 2, "the snapshot still gets the lines a peek saw scroll");
+	cr_assert_str_eq(f.scrolled[0], "a");
+	cr_assert_str_eq(f.scrolled[1], "b");
+	cr_assert(f.events & VT_FRAME_RESIZED);
+	vt_frame_free(&f);
+	vt_screen_free(s);
+}

@@ -443,11 +443,9 @@ static void hash_rows(struct vt_frame *f)
 	}
 }
 
-int vt_screen_snapshot(struct vt_screen *s, struct vt_frame *out)
+/* Draws the screen's cells, cursor and modes into a new frame. */
+static int draw_frame(struct vt_screen *s, struct vt_frame *out)
 {
-	if (!s || !out)
-		return -EINVAL;
-	harvest(s);
 	unsigned cols = tsm_screen_get_width(s->scr);
 	unsigned rows = tsm_screen_get_height(s->scr);
 	int r = vt_frame_alloc(out, cols, rows);
@@ -471,6 +469,24 @@ int vt_screen_snapshot(struct vt_screen *s, struct vt_frame *out)
 	out->cursor_visible = d.cursor_drawn;
 	out->alt_screen = flags & TSM_SCREEN_ALTERNATE;
 	out->modes = s->filt.modes;
+	return 0;
+}
+
+int vt_screen_peek(struct vt_screen *s, struct vt_frame *out)
+{
+	if (!s || !out)
+		return -EINVAL;
+	return draw_frame(s, out);
+}
+
+int vt_screen_snapshot(struct vt_screen *s, struct vt_frame *out)
+{
+	if (!s || !out)
+		return -EINVAL;
+	harvest(s);
+	int r = draw_frame(s, out);
+	if (r < 0)
+		return r;
 	out->events = s->events;
 	out->scrolled_before_clear = s->scrolled_before_clear;
 	s->scrolled_before_clear = 0;

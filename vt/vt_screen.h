@@ -43,6 +43,12 @@ int vt_screen_resize(struct vt_screen *s, unsigned cols, unsigned rows);
  * out->scrolled receives the lines scrolled off since the last snapshot. */
 int vt_screen_snapshot(struct vt_screen *s, struct vt_frame *out);
 
+/* The current screen without taking a frame: nothing is handed over
+ * (scrolled lines and events stay for the next vt_screen_snapshot), so any
+ * reader (an attach repaint, `smrelay screen`) may call it at any time.
+ * out->scrolled is empty and out->events 0; vt_frame_free releases it. */
+int vt_screen_peek(struct vt_screen *s, struct vt_frame *out);
+
 unsigned vt_screen_cols(const struct vt_screen *s);
 unsigned vt_screen_rows(const struct vt_screen *s);
 uint32_t vt_screen_modes(const struct vt_screen *s);      /* VT_MODE_* */
