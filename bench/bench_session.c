@@ -166,14 +166,7 @@ static void on_exit_cb(void *data, int status, const char *why)
  * check + auth only, then puts a driver on the loop. */
 static void conn_open(struct conn *k)
 {
-	struct sr_ssh_opts o = {
-		.host = "127.0.0.1",
-		.port = D.port,
-		.user = D.user,
-		.key_path = D.user_key,
-		.known_hosts_path = D.known_hosts,
-		.policy = SR_HOSTKEY_STRICT,
-	};
+	struct sr_ssh_opts o = sshd_client_opts(&D);
 	char err[512] = "";
 	double t0 = now_s();
 	if (sr_ssh_connect(&o, &k->ssh, err, sizeof(err)) < 0)

@@ -477,3 +477,15 @@ void sshd_stop(struct sshd *d)
 	free(d->user_key_data);
 	d->user_key_data = NULL;
 }
+
+struct sr_ssh_opts sshd_client_opts(const struct sshd *d)
+{
+	return (struct sr_ssh_opts){
+		.host = "127.0.0.1",
+		.port = d->port,
+		.user = d->user,
+		.key_path = d->user_key,
+		.known_hosts_path = d->known_hosts,
+		.policy = SR_HOSTKEY_STRICT,
+	};
+}

@@ -24,6 +24,8 @@
 #include <limits.h>
 #include <sys/types.h>
 
+#include "sr_ssh.h"
+
 #define SSHD_BIN "/usr/sbin/sshd"
 
 struct sshd {
@@ -42,6 +44,11 @@ struct sshd {
 	char other_key[PATH_MAX];       /* a private key sshd does not accept */
 	char err[1024];
 };
+
+/* Client options for this server: loopback, its port, the test user with
+ * the authorised key, its known_hosts, strict host-key policy. The strings
+ * point into d. */
+struct sr_ssh_opts sshd_client_opts(const struct sshd *d);
 
 /* True when the sshd binary and ssh-keygen are installed. */
 int sshd_available(void);

@@ -181,14 +181,7 @@ static void on_drv_error(void *data, int code, const char *msg)
 
 static void connect_new(void)
 {
-	struct sr_ssh_opts o = {
-		.host = "127.0.0.1",
-		.port = D.port,
-		.user = D.user,
-		.key_path = D.user_key,
-		.known_hosts_path = D.known_hosts,
-		.policy = SR_HOSTKEY_STRICT,
-	};
+	struct sr_ssh_opts o = sshd_client_opts(&D);
 	char err[512];
 	int rc = sr_ssh_connect(&o, &S, err, sizeof(err));
 	cr_assert_eq(rc, 0, "connect: %s", err);

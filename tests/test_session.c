@@ -76,14 +76,7 @@ static void setup(void)
 		cr_skip_test("OpenSSH is not installed (%s or ssh-keygen missing)", SSHD_BIN);
 	cr_assert_eq(sshd_start(&D), 0, "sshd_start: %s", D.err);
 	cr_assert_eq(sr_loop_new(&L), 0);
-	struct sr_ssh_opts o = {
-		.host = "127.0.0.1",
-		.port = D.port,
-		.user = D.user,
-		.key_path = D.user_key,
-		.known_hosts_path = D.known_hosts,
-		.policy = SR_HOSTKEY_STRICT,
-	};
+	struct sr_ssh_opts o = sshd_client_opts(&D);
 	char err[512];
 	int rc = sr_ssh_connect(&o, &S, err, sizeof(err));
 	cr_assert_eq(rc, 0, "connect: %s", err);

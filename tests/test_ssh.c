@@ -70,14 +70,7 @@ static void start_sshd(void)
 
 static struct sr_ssh_opts base_opts(void)
 {
-	return (struct sr_ssh_opts){
-		.host = "127.0.0.1",
-		.port = D.port,
-		.user = D.user,
-		.key_path = D.user_key,
-		.known_hosts_path = D.known_hosts,
-		.policy = SR_HOSTKEY_STRICT,
-	};
+	return sshd_client_opts(&D);
 }
 
 /* The event loop: step, keepalive, then poll for what sr_ssh wants. Stops
