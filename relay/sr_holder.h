@@ -31,12 +31,9 @@
 
 #include <stddef.h>
 
-struct sr_argv {
-	char **v; /* n strings, then NULL */
-	size_t n;
-};
+#include "sr_argv.h"
 
-/* Frees the strings and the array; leaves {NULL, 0}. NULL is a no-op. */
+/* sr_argv_free (kept for the callers that predate sr_argv.h). */
 void sr_holder_argv_free(struct sr_argv *a);
 
 /* 1 when id is a valid session id, else 0. */
@@ -44,10 +41,11 @@ int sr_holder_id_valid(const char *id);
 
 /* Starts the holder server with program (NULL-terminated argv, run by tmux
  * through execvp when it has several words) in a detached session "main"
- * of cols x rows, in ONE tmux invocation:
+ * of cols x rows, in ONE tmux invocation, working directory start_dir
+ * (absolute; NULL: the caller's):
  *
  *   tmux -L smrelay-<id> -f /dev/null new-session -d -s main -x C -y R
- *        -- PROGRAM... ; set-option -g status off
+ *        [-c START_DIR] -- PROGRAM... ; set-option -g status off
  *        ; set-option -g escape-time 0
  *        ; set-option -ga terminal-overrides ,*:smcup@:rmcup@
  *
@@ -58,7 +56,7 @@ int sr_holder_id_valid(const char *id);
  * keeps tmux's default. The ";" words are literal tmux command separators
  * (sr_quote_argv quotes them so the shell does not take them). */
 int sr_holder_start_argv(const char *session_id, unsigned cols, unsigned rows,
-			 const char *const *program, struct sr_argv *out);
+			 const char *start_dir, const char *const *program, struct sr_argv *out);
 
 /* tmux -L smrelay-<id> attach-session -t main */
 int sr_holder_attach_argv(const char *session_id, struct sr_argv *out);

@@ -100,9 +100,9 @@ Test(holder, argv_shape)
 {
 	struct sr_argv a = {0};
 	const char *prog[] = {"sh", "-c", "echo hi", NULL};
-	cr_assert_eq(sr_holder_start_argv("abc-1_Z", 120, 40, prog, &a), 0);
+	cr_assert_eq(sr_holder_start_argv("abc-1_Z", 120, 40, "/work dir", prog, &a), 0);
 	const char *ws[] = {"tmux", "-L", "smrelay-abc-1_Z", "-f", "/dev/null", "new-session", "-d",
-			    "-s", "main", "-x", "120", "-y", "40", "--", "sh", "-c", "echo hi",
+			    "-s", "main", "-x", "120", "-y", "40", "-c", "/work dir", "--", "sh", "-c", "echo hi",
 			    ";", "set-option", "-g", "status", "off",
 			    ";", "set-option", "-g", "escape-time", "0",
 			    ";", "set-option", "-ga", "terminal-overrides", ",*:smcup@:rmcup@", NULL};
@@ -144,8 +144,8 @@ Test(holder, hostile_ids)
 	const char *bad[] = {"../x", "a;b", "", id65, "-x", "a b", "a/b", "a\nb", "é", NULL};
 	const char *prog[] = {"sh", NULL};
 	for (size_t i = 0; bad[i]; i++) {
-		struct sr_argv a = {(char **)1, 7};
-		cr_assert_eq(sr_holder_start_argv(bad[i], 80, 24, prog, &a), -EINVAL, "%s", bad[i]);
+		struct sr_argv a = {(char **)1, 7, 9};
+		cr_assert_eq(sr_holder_start_argv(bad[i], 80, 24, NULL, prog, &a), -EINVAL, "%s", bad[i]);
 		cr_assert_null(a.v);
 		cr_assert_eq(a.n, 0);
 		cr_assert_eq(sr_holder_attach_argv(bad[i], &a), -EINVAL, "%s", bad[i]);
@@ -155,9 +155,10 @@ Test(holder, hostile_ids)
 	struct sr_argv a = {0};
 	cr_assert_eq(sr_holder_attach_argv(NULL, &a), -EINVAL);
 	cr_assert_eq(sr_holder_attach_argv("ok", NULL), -EINVAL);
-	cr_assert_eq(sr_holder_start_argv("ok", 80, 24, NULL, &a), -EINVAL);
-	cr_assert_eq(sr_holder_start_argv("ok", 80, 24, (const char *const[]){NULL}, &a), -EINVAL);
-	cr_assert_eq(sr_holder_start_argv("ok", 0, 24, prog, &a), -EINVAL);
+	cr_assert_eq(sr_holder_start_argv("ok", 80, 24, NULL, NULL, &a), -EINVAL);
+	cr_assert_eq(sr_holder_start_argv("ok", 80, 24, NULL, (const char *const[]){NULL}, &a), -EINVAL);
+	cr_assert_eq(sr_holder_start_argv("ok", 0, 24, NULL, prog, &a), -EINVAL);
+	cr_assert_eq(sr_holder_start_argv("ok", 80, 24, "relative", prog, &a), -EINVAL);
 	/* '-' is fine after the first byte. */
 	cr_assert_eq(sr_holder_attach_argv("x-", &a), 0);
 	cr_assert_str_eq(a.v[2], "smrelay-x-");
@@ -285,7 +286,7 @@ Test(holder, real_flow_survives_reconnect)
 	/* start */
 	const char *prog[] = {"sh", "-c", "echo holder-ready; while read l; do echo \"got:$l\"; done", NULL};
 	struct sr_argv a = {0};
-	cr_assert_eq(sr_holder_start_argv(ID, 100, 30, prog, &a), 0);
+	cr_assert_eq(sr_holder_start_argv(ID, 100, 30, NULL, prog, &a), 0);
 	char out[4096];
 	STARTED = 1;
 	double t0 = now_s();
