@@ -16,23 +16,8 @@
 #define DEFAULT_KEEPALIVE_MS 1000u
 #define READ_CHUNK 16384
 
-struct sr_ssh_driver {
-	struct sr_loop *loop;
-	struct sr_ssh *ssh;
-	struct sr_watch *watch;
-	struct sr_timer *keepalive;
-	uint64_t keepalive_ms;
-	sr_ssh_driver_error_cb on_error;
-	void *error_data;
-	bool step_queued;
-	bool error_reported;
-	bool dead;  /* freed from inside a callback: release when depth drops */
-	int depth;  /* callbacks of this driver on the stack */
-	struct sr_session **sess; /* NULL slots while depth > 0 */
-	size_t nsess, cap;
-};
-
 struct sr_session {
+	struct sr_ssh_listener lis; /* first: the listener is the session */
 	struct sr_ssh_driver *drv;
 	struct sr_loop *loop;
 	struct sr_ssh_chan *chan;
@@ -46,192 +31,14 @@ struct sr_session {
 
 static void session_pump(struct sr_session *s);
 
-/* ---- driver ------------------------------------------------------------ */
-
-static void drv_release(struct sr_ssh_driver *d)
+static void session_on_step(struct sr_ssh_listener *l)
 {
-	for (size_t i = 0; i < d->nsess; i++)
-		if (d->sess[i])
-			d->sess[i]->drv = NULL;
-	free(d->sess);
-	free(d);
+	session_pump((struct sr_session *)l);
 }
 
-static void drv_leave(struct sr_ssh_driver *d)
+static void session_on_detach(struct sr_ssh_listener *l)
 {
-	if (--d->depth > 0)
-		return;
-	if (d->dead) {
-		drv_release(d);
-		return;
-	}
-	/* compact slots emptied while notifying */
-	size_t j = 0;
-	for (size_t i = 0; i < d->nsess; i++)
-		if (d->sess[i])
-			d->sess[j++] = d->sess[i];
-	d->nsess = j;
-}
-
-static void drv_step_cb(void *data);
-
-static void drv_update(struct sr_ssh_driver *d)
-{
-	if (d->dead)
-		return;
-	unsigned w = sr_ssh_wants(d->ssh);
-	unsigned ev = ((w & SR_SSH_WANT_READ) ? SR_EV_READ : 0) |
-		      ((w & SR_SSH_WANT_WRITE) ? SR_EV_WRITE : 0);
-	if (sr_watch_events(d->watch) != ev)
-		sr_watch_set_events(d->watch, ev);
-	if ((w & SR_SSH_WANT_STEP) && !d->step_queued) {
-		if (sr_loop_defer(d->loop, drv_step_cb, d) == 0)
-			d->step_queued = true;
-	}
-}
-
-/* Tells every session, then reports a connection failure once. */
-static void drv_after(struct sr_ssh_driver *d, int rc)
-{
-	for (size_t i = 0; i < d->nsess && !d->dead; i++)
-		if (d->sess[i])
-			session_pump(d->sess[i]);
-	if (d->dead)
-		return;
-	if (rc < 0 && !d->error_reported) {
-		d->error_reported = true;
-		if (d->on_error)
-			d->on_error(d->error_data, rc, sr_ssh_error(d->ssh));
-	}
-	drv_update(d);
-}
-
-static void drv_step(struct sr_ssh_driver *d)
-{
-	d->depth++;
-	int rc = sr_ssh_step(d->ssh);
-	drv_after(d, rc);
-	drv_leave(d);
-}
-
-static void drv_step_cb(void *data)
-{
-	struct sr_ssh_driver *d = data;
-	d->step_queued = false;
-	drv_step(d);
-}
-
-static void drv_fd_cb(struct sr_watch *w, int fd, unsigned revents, void *data)
-{
-	(void)w;
-	(void)fd;
-	(void)revents;
-	drv_step(data);
-}
-
-static void drv_keepalive_cb(struct sr_timer *t, void *data)
-{
-	struct sr_ssh_driver *d = data;
-	sr_timer_rearm(t, d->keepalive_ms);
-	d->depth++;
-	int rc = sr_ssh_keepalive(d->ssh);
-	if (rc < 0)
-		drv_after(d, rc);
-	else
-		drv_update(d);
-	drv_leave(d);
-}
-
-int sr_ssh_driver_new(struct sr_loop *loop, struct sr_ssh *ssh, uint64_t keepalive_ms,
-		      sr_ssh_driver_error_cb on_error, void *error_data,
-		      struct sr_ssh_driver **out)
-{
-	if (!loop || !ssh || !out)
-		return -EINVAL;
-	*out = NULL;
-	struct sr_ssh_driver *d = calloc(1, sizeof(*d));
-	if (!d)
-		return -ENOMEM;
-	d->loop = loop;
-	d->ssh = ssh;
-	d->keepalive_ms = keepalive_ms ? keepalive_ms : DEFAULT_KEEPALIVE_MS;
-	d->on_error = on_error;
-	d->error_data = error_data;
-	int rc = sr_loop_watch(loop, sr_ssh_fd(ssh), 0, drv_fd_cb, d, &d->watch);
-	if (rc < 0) {
-		free(d);
-		return rc;
-	}
-	rc = sr_loop_timer(loop, d->keepalive_ms, drv_keepalive_cb, d, &d->keepalive);
-	if (rc < 0) {
-		sr_watch_remove(d->watch);
-		free(d);
-		return rc;
-	}
-	rc = sr_loop_defer(loop, drv_step_cb, d);
-	if (rc < 0) {
-		sr_timer_cancel(d->keepalive);
-		sr_watch_remove(d->watch);
-		free(d);
-		return rc;
-	}
-	d->step_queued = true;
-	*out = d;
-	return 0;
-}
-
-void sr_ssh_driver_free(struct sr_ssh_driver *d)
-{
-	if (!d || d->dead)
-		return;
-	sr_loop_defer_cancel(d->loop, drv_step_cb, d);
-	sr_timer_cancel(d->keepalive);
-	sr_watch_remove(d->watch);
-	d->dead = true;
-	for (size_t i = 0; i < d->nsess; i++)
-		if (d->sess[i]) {
-			d->sess[i]->drv = NULL;
-			d->sess[i] = NULL;
-		}
-	if (d->depth == 0)
-		drv_release(d);
-}
-
-void sr_ssh_driver_kick(struct sr_ssh_driver *d)
-{
-	if (!d || d->dead || d->step_queued)
-		return;
-	if (sr_loop_defer(d->loop, drv_step_cb, d) == 0)
-		d->step_queued = true;
-}
-
-static int drv_attach(struct sr_ssh_driver *d, struct sr_session *s)
-{
-	if (d->nsess == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 8;
-		struct sr_session **n = realloc(d->sess, cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		d->sess = n;
-		d->cap = cap;
-	}
-	d->sess[d->nsess++] = s;
-	return 0;
-}
-
-static void drv_detach(struct sr_ssh_driver *d, struct sr_session *s)
-{
-	for (size_t i = 0; i < d->nsess; i++) {
-		if (d->sess[i] != s)
-			continue;
-		if (d->depth > 0) {
-			d->sess[i] = NULL;
-		} else {
-			memmove(&d->sess[i], &d->sess[i + 1], (d->nsess - i - 1) * sizeof(*d->sess));
-			d->nsess--;
-		}
-		return;
-	}
+	((struct sr_session *)l)->drv = NULL;
 }
 
 /* ---- session ----------------------------------------------------------- */
@@ -350,7 +157,7 @@ int sr_session_start(const struct sr_session_opts *o, struct sr_session **out, c
 	}
 	*out = NULL;
 	struct sr_ssh_driver *d = o->driver;
-	if (d->dead) {
+	if (sr_ssh_driver_dead(d)) {
 		snprintf(err, errlen, "session: driver was freed");
 		return -EINVAL;
 	}
@@ -370,7 +177,9 @@ int sr_session_start(const struct sr_session_opts *o, struct sr_session **out, c
 		return -ENOMEM;
 	}
 	s->drv = d;
-	s->loop = d->loop;
+	s->loop = sr_ssh_driver_loop(d);
+	s->lis.on_step = session_on_step;
+	s->lis.on_detach = session_on_detach;
 	s->on_exit = o->on_exit;
 	s->exit_data = o->exit_data;
 	unsigned cols = o->cols ? o->cols : 100, rows = o->rows ? o->rows : 30;
@@ -390,16 +199,17 @@ int sr_session_start(const struct sr_session_opts *o, struct sr_session **out, c
 		free(s);
 		return rc;
 	}
-	rc = sr_ssh_pty_start(d->ssh, o->term, cols, rows, cmd, o->env, &s->chan);
+	struct sr_ssh *ssh = sr_ssh_driver_ssh(d);
+	rc = sr_ssh_pty_start(ssh, o->term, cols, rows, cmd, o->env, &s->chan);
 	free(cmd);
 	if (rc < 0) {
-		const char *m = sr_ssh_error(d->ssh);
+		const char *m = sr_ssh_error(ssh);
 		snprintf(err, errlen, "session: PTY channel: %s", m && *m ? m : strerror(-rc));
 		vt_pipe_free(s->pipe);
 		free(s);
 		return rc;
 	}
-	rc = drv_attach(d, s);
+	rc = sr_ssh_driver_listen(d, &s->lis);
 	if (rc < 0) {
 		snprintf(err, errlen, "session: out of memory");
 		sr_ssh_chan_close(s->chan);
@@ -511,8 +321,9 @@ void sr_session_free(struct sr_session *s)
 	 * channel can be given back even after the driver went away. */
 	sr_ssh_chan_close(s->chan);
 	if (s->drv) {
-		drv_detach(s->drv, s);
-		sr_ssh_driver_kick(s->drv);
+		struct sr_ssh_driver *d = s->drv;
+		sr_ssh_driver_unlisten(&s->lis);
+		sr_ssh_driver_kick(d);
 	}
 	vt_pipe_free(s->pipe);
 	free(s);

@@ -2,20 +2,13 @@
  * sr_session.h — one interactive session: a PTY channel on an SSH
  * connection feeding a vt pipeline, all on the sr_loop.
  *
- * Two objects:
- *
- *   sr_ssh_driver  the loop side of one sr_ssh connection (see the contract
- *                  in sr_ssh.h): an fd watcher whose interest follows
- *                  sr_ssh_wants, a deferred step while SR_SSH_WANT_STEP is
- *                  set, a keepalive timer. After every step it notifies each
- *                  session attached to it. Several sessions share one.
- *   sr_session     one PTY channel + one vt_pipe. After each step of its
- *                  driver it reads all channel output into the pipe
- *                  (vt_pipe_feed at sr_loop_now), ticks the pipe and keeps
- *                  ONE loop timer armed at vt_pipe_deadline, so frames and
- *                  flushes happen on time without polling. Answers the vt
- *                  screen generates for terminal queries (DA, CPR, DECRQM…)
- *                  are written back to the channel.
+ * A session is one PTY channel + one vt_pipe on a connection driven by an
+ * sr_ssh_driver (sr_ssh_driver.h; several sessions share one). After each
+ * step of the driver it reads all channel output into the pipe
+ * (vt_pipe_feed at sr_loop_now), ticks the pipe and keeps ONE loop timer
+ * armed at vt_pipe_deadline, so frames and flushes happen on time without
+ * polling. Answers the vt screen generates for terminal queries (DA, CPR,
+ * DECRQM…) are written back to the channel.
  *
  * When the remote program exits or the channel fails the session calls
  * vt_pipe_end (final commit, END op) and then on_exit(status, why) once:
@@ -46,31 +39,10 @@
 
 #include "sr_loop.h"
 #include "sr_ssh.h"
+#include "sr_ssh_driver.h"
 #include "vt_pipe.h"
 
-struct sr_ssh_driver;
 struct sr_session;
-
-/* Called once when the connection fails (code from sr_ssh.h, message from
- * sr_ssh_error). Sessions attached to the driver have already been told
- * (their on_exit ran) when this runs. */
-typedef void (*sr_ssh_driver_error_cb)(void *data, int code, const char *msg);
-
-/* Starts driving ssh (connected or still connecting) on loop; keepalive_ms
- * is the period sr_ssh_keepalive is called at (0 → 1000). Not owning ssh.
- * Errors: -EINVAL, -ENOMEM, or what sr_loop returned. */
-int sr_ssh_driver_new(struct sr_loop *loop, struct sr_ssh *ssh, uint64_t keepalive_ms,
-		      sr_ssh_driver_error_cb on_error, void *error_data,
-		      struct sr_ssh_driver **out);
-
-/* Removes the watcher, timer and deferred step from the loop and detaches
- * any session still attached. Safe from the driver's own callbacks (the
- * memory is released when the callback returns). NULL is a no-op. */
-void sr_ssh_driver_free(struct sr_ssh_driver *d);
-
-/* Asks for a step at the start of the next loop iteration (the session
- * functions do this after queueing channel work). */
-void sr_ssh_driver_kick(struct sr_ssh_driver *d);
 
 struct sr_session_opts {
 	struct sr_ssh_driver *driver; /* the connection (and its loop); not owned */
