@@ -25,7 +25,10 @@ struct sr_session {
 	struct sr_timer *timer; /* armed at vt_pipe_deadline, NULL when none */
 	void (*on_exit)(void *data, int status, const char *why);
 	void *exit_data;
-	bool ended;
+	bool ended;       /* the channel ended (for now, when reattachable) */
+	bool reattachable;
+	bool finished;    /* vt_pipe_end ran */
+	char *term;       /* for reattach */
 	bool in_pipe;         /* inside vt_pipe_* (ops callbacks may run) */
 };
 
@@ -36,9 +39,14 @@ static void session_on_step(struct sr_ssh_listener *l)
 	session_pump((struct sr_session *)l);
 }
 
+/* The driver is being freed, its sr_ssh still exists: give the channel
+ * back now, so the session never holds a channel of a freed connection. */
 static void session_on_detach(struct sr_ssh_listener *l)
 {
-	((struct sr_session *)l)->drv = NULL;
+	struct sr_session *s = (struct sr_session *)l;
+	s->drv = NULL;
+	sr_ssh_chan_close(s->chan);
+	s->chan = NULL;
 }
 
 /* ---- session ----------------------------------------------------------- */
@@ -89,11 +97,12 @@ static void on_reply(void *data, const char *bytes, size_t len)
 		sr_ssh_driver_kick(s->drv);
 }
 
-/* Ends the session: last frame, END op, on_exit. Nothing touches s after
- * on_exit (it may free s). */
-static void session_finish(struct sr_session *s, int status, const char *why)
+/* Last frame and END op, once. */
+static void session_end_pipe(struct sr_session *s)
 {
-	s->ended = true;
+	if (s->finished)
+		return;
+	s->finished = true;
 	if (s->timer) {
 		sr_timer_cancel(s->timer);
 		s->timer = NULL;
@@ -101,6 +110,17 @@ static void session_finish(struct sr_session *s, int status, const char *why)
 	s->in_pipe = true;
 	vt_pipe_end(s->pipe, sr_loop_now(s->loop));
 	s->in_pipe = false;
+}
+
+/* The channel ended: unless reattachable, last frame and END op; then
+ * on_exit. Nothing touches s after on_exit (it may free s). */
+static void session_finish(struct sr_session *s, int status, const char *why)
+{
+	s->ended = true;
+	if (!s->reattachable)
+		session_end_pipe(s);
+	else
+		session_tick(s); /* flush what is due; the pipe lives on */
 	if (s->on_exit)
 		s->on_exit(s->exit_data, status, why);
 }
@@ -146,6 +166,46 @@ static void session_pump(struct sr_session *s)
 	session_finish(s, -1, why);
 }
 
+/* Opens the PTY channel on d at the pipe's size and listens to d. */
+static int session_open(struct sr_session *s, struct sr_ssh_driver *d, const char *const *argv,
+			const struct sr_env *env, char *err, size_t errlen)
+{
+	if (sr_ssh_driver_dead(d)) {
+		snprintf(err, errlen, "session: driver was freed");
+		return -EINVAL;
+	}
+	char *cmd = NULL;
+	if (argv) {
+		size_t argc = 0;
+		while (argv[argc])
+			argc++;
+		int rc = sr_quote_argv(argv, argc, &cmd, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	const struct vt_screen *scr = vt_pipe_screen(s->pipe);
+	struct sr_ssh *ssh = sr_ssh_driver_ssh(d);
+	int rc = sr_ssh_pty_start(ssh, s->term, vt_screen_cols(scr), vt_screen_rows(scr), cmd, env,
+				  &s->chan);
+	free(cmd);
+	if (rc < 0) {
+		const char *m = sr_ssh_error(ssh);
+		snprintf(err, errlen, "session: PTY channel: %s", m && *m ? m : strerror(-rc));
+		s->chan = NULL;
+		return rc;
+	}
+	rc = sr_ssh_driver_listen(d, &s->lis);
+	if (rc < 0) {
+		snprintf(err, errlen, "session: out of memory");
+		sr_ssh_chan_close(s->chan);
+		s->chan = NULL;
+		return rc;
+	}
+	s->drv = d;
+	sr_ssh_driver_kick(d);
+	return 0;
+}
+
 int sr_session_start(const struct sr_session_opts *o, struct sr_session **out, char *err,
 		     size_t errlen)
 {
@@ -161,25 +221,16 @@ int sr_session_start(const struct sr_session_opts *o, struct sr_session **out, c
 		snprintf(err, errlen, "session: driver was freed");
 		return -EINVAL;
 	}
-	char *cmd = NULL;
-	if (o->argv) {
-		size_t argc = 0;
-		while (o->argv[argc])
-			argc++;
-		int rc = sr_quote_argv(o->argv, argc, &cmd, err, errlen);
-		if (rc < 0)
-			return rc;
-	}
 	struct sr_session *s = calloc(1, sizeof(*s));
-	if (!s) {
-		free(cmd);
+	if (!s || (o->term && !(s->term = strdup(o->term)))) {
+		free(s);
 		snprintf(err, errlen, "session: out of memory");
 		return -ENOMEM;
 	}
-	s->drv = d;
 	s->loop = sr_ssh_driver_loop(d);
 	s->lis.on_step = session_on_step;
 	s->lis.on_detach = session_on_detach;
+	s->reattachable = o->reattachable;
 	s->on_exit = o->on_exit;
 	s->exit_data = o->exit_data;
 	unsigned cols = o->cols ? o->cols : 100, rows = o->rows ? o->rows : 30;
@@ -195,39 +246,66 @@ int sr_session_start(const struct sr_session_opts *o, struct sr_session **out, c
 	po.cb_data = o->op_data;
 	int rc = vt_pipe_new(&s->pipe, &po, err, errlen);
 	if (rc < 0) {
-		free(cmd);
+		free(s->term);
 		free(s);
 		return rc;
 	}
-	struct sr_ssh *ssh = sr_ssh_driver_ssh(d);
-	rc = sr_ssh_pty_start(ssh, o->term, cols, rows, cmd, o->env, &s->chan);
-	free(cmd);
+	rc = session_open(s, d, o->argv, o->env, err, errlen);
 	if (rc < 0) {
-		const char *m = sr_ssh_error(ssh);
-		snprintf(err, errlen, "session: PTY channel: %s", m && *m ? m : strerror(-rc));
 		vt_pipe_free(s->pipe);
+		free(s->term);
 		free(s);
 		return rc;
 	}
-	rc = sr_ssh_driver_listen(d, &s->lis);
-	if (rc < 0) {
-		snprintf(err, errlen, "session: out of memory");
-		sr_ssh_chan_close(s->chan);
-		vt_pipe_free(s->pipe);
-		free(s);
-		return rc;
-	}
-	sr_ssh_driver_kick(d);
 	*out = s;
 	return 0;
 }
 
+int sr_session_detach(struct sr_session *s)
+{
+	if (!s)
+		return -EINVAL;
+	if (!s->reattachable)
+		return -EINVAL;
+	sr_ssh_chan_close(s->chan);
+	s->chan = NULL;
+	if (s->drv) {
+		struct sr_ssh_driver *d = s->drv;
+		sr_ssh_driver_unlisten(&s->lis);
+		sr_ssh_driver_kick(d);
+	}
+	s->drv = NULL;
+	s->ended = true;
+	return 0;
+}
+
+int sr_session_reattach(struct sr_session *s, struct sr_ssh_driver *d, const char *const *argv,
+			char *err, size_t errlen)
+{
+	if (errlen)
+		err[0] = '\0';
+	if (!s || !d || !s->reattachable || s->finished) {
+		snprintf(err, errlen, "session: cannot reattach");
+		return -EINVAL;
+	}
+	if (s->chan)
+		sr_session_detach(s);
+	int rc = session_open(s, d, argv, NULL, err, errlen);
+	if (rc == 0)
+		s->ended = false;
+	return rc;
+}
+
+void sr_session_finish(struct sr_session *s)
+{
+	if (s && !s->in_pipe)
+		session_end_pipe(s);
+}
+
 static int session_write(struct sr_session *s, const char *buf, size_t len)
 {
-	if (s->ended)
-		return -EPIPE;
-	if (!s->drv)
-		return -ENOTCONN;
+	if (s->ended || !s->drv) /* detached (reattachable) or truly over */
+		return s->reattachable && !s->finished ? -ENOTCONN : s->ended ? -EPIPE : -ENOTCONN;
 	int rc = sr_ssh_chan_write(s->chan, buf, len);
 	if (rc == 0)
 		sr_ssh_driver_kick(s->drv);
@@ -269,17 +347,21 @@ int sr_session_resize(struct sr_session *s, unsigned cols, unsigned rows)
 {
 	if (!s || !cols || !rows)
 		return -EINVAL;
-	if (s->ended)
+	if (s->finished || (s->ended && !s->reattachable))
 		return -EPIPE;
-	if (!s->drv)
-		return -ENOTCONN;
 	if (s->in_pipe)
 		return -EBUSY;
-	int rc = sr_ssh_chan_resize(s->chan, cols, rows);
-	if (rc < 0)
-		return rc;
-	sr_ssh_driver_kick(s->drv);
-	rc = vt_pipe_resize(s->pipe, cols, rows, sr_loop_now(s->loop));
+	/* Detached: only the screen; the next channel opens at its size. */
+	bool live = !s->ended && s->drv;
+	if (!live && !s->reattachable)
+		return -ENOTCONN;
+	if (live) {
+		int rc = sr_ssh_chan_resize(s->chan, cols, rows);
+		if (rc < 0)
+			return rc;
+		sr_ssh_driver_kick(s->drv);
+	}
+	int rc = vt_pipe_resize(s->pipe, cols, rows, sr_loop_now(s->loop));
 	if (rc < 0)
 		return rc;
 	session_arm(s);
@@ -326,5 +408,6 @@ void sr_session_free(struct sr_session *s)
 		sr_ssh_driver_kick(d);
 	}
 	vt_pipe_free(s->pipe);
+	free(s->term);
 	free(s);
 }

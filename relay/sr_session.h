@@ -24,9 +24,10 @@
  * cannot resize it (-EBUSY: the pipe is in the middle of a frame).
  *
  * Ownership and order: the caller owns the sr_ssh, the driver and the
- * sessions. Free sessions first, then the driver, then the sr_ssh (which
- * frees any channel still open). A driver freed with sessions still
- * attached detaches them; their operations then return -ENOTCONN.
+ * sessions. Free the driver before its sr_ssh. A driver freed with
+ * sessions still attached detaches them and closes their channels (so a
+ * session never holds a channel of a freed connection); their operations
+ * then return -ENOTCONN, and reattachable ones can be reattached.
  *
  * Errors: 0 or a negative errno-style code; setup errors are described in
  * err.
@@ -55,6 +56,12 @@ struct sr_session_opts {
 	void *op_data;
 	void (*on_exit)(void *data, int status, const char *why);
 	void *exit_data;
+	/* Reattachable sessions outlive their channel: when it ends, on_exit
+	 * runs but the pipeline stays (no END op); the owner either opens a
+	 * new channel on the same screen (sr_session_reattach: e.g. a holder's
+	 * attach command after a dropped connection, so the diff engine sees
+	 * the repaint as a repaint) or ends it (sr_session_finish). */
+	bool reattachable;
 	/* Optional pipeline tuning (NULL: defaults); its screen size, reply,
 	 * and cb fields are ignored. */
 	const struct vt_pipe_opts *pipe;
@@ -78,8 +85,10 @@ int sr_session_send_text(struct sr_session *s, const char *text);
 int sr_session_send_keys(struct sr_session *s, const char *spec, char *err, size_t errlen);
 
 /* Window change on the channel and resize of the vt screen (the pipe's
- * next frame is marked resized). Errors: -EINVAL (zero size), -EPIPE,
- * -ENOTCONN, -EBUSY (called from on_op), or what the parts returned. */
+ * next frame is marked resized); a detached reattachable session resizes
+ * its screen only and reattaches at the new size. Errors: -EINVAL (zero
+ * size), -EPIPE, -ENOTCONN, -EBUSY (called from on_op), or what the parts
+ * returned. */
 int sr_session_resize(struct sr_session *s, unsigned cols, unsigned rows);
 
 /* The current screen as text (one row per line, trailing blanks trimmed;
@@ -93,7 +102,22 @@ int sr_session_screen_text(struct sr_session *s, char **out);
 /* The session's vt screen (read-only use: modes, size, history). */
 const struct vt_screen *sr_session_screen(const struct sr_session *s);
 
-/* True once on_exit has run (or is running). */
+/* Reattachable sessions: closes the channel now (e.g. its connection is
+ * about to be freed) without on_exit; writes then return -ENOTCONN until
+ * sr_session_reattach. -EINVAL for other sessions. */
+int sr_session_detach(struct sr_session *s);
+
+/* Reattachable sessions: opens a new PTY channel running argv on d (any
+ * connection), at the screen's current size, feeding the same pipeline.
+ * Errors: -EINVAL (not reattachable, finished), or as sr_session_start. */
+int sr_session_reattach(struct sr_session *s, struct sr_ssh_driver *d, const char *const *argv,
+			char *err, size_t errlen);
+
+/* Ends the pipeline: final commit and END op (once; a no-op from on_op). */
+void sr_session_finish(struct sr_session *s);
+
+/* True while no channel runs: on_exit has run (or is running), or the
+ * session was detached. */
 int sr_session_ended(const struct sr_session *s);
 
 /* Closes the channel (a running program gets SIGTERM / hangup), frees the

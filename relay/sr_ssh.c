@@ -950,6 +950,13 @@ unsigned sr_ssh_wants(const struct sr_ssh *s)
 	return w;
 }
 
+int sr_ssh_status(const struct sr_ssh *s)
+{
+	if (s->st == ST_DEAD)
+		return s->err_code < 0 ? s->err_code : -EIO;
+	return s->st == ST_READY;
+}
+
 const char *sr_ssh_error(const struct sr_ssh *s)
 {
 	return s->st == ST_DEAD ? s->errmsg : "";

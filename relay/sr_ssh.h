@@ -119,6 +119,10 @@ int sr_ssh_step(struct sr_ssh *s);
  * vanished without closing TCP. Returns 0 or the connection's error. */
 int sr_ssh_keepalive(struct sr_ssh *s);
 
+/* What sr_ssh_step last concluded, without stepping: 0 connecting, 1 ready,
+ * or the connection's negative error code. */
+int sr_ssh_status(const struct sr_ssh *s);
+
 /* The failure message, "" while there is none. Valid until sr_ssh_free. */
 const char *sr_ssh_error(const struct sr_ssh *s);
 
