@@ -11,6 +11,7 @@ static void usage(FILE *out)
 		"usage: smrelay <command> [options]\n"
 		"\n"
 		"commands:\n"
+		"  serve   run the relay daemon (settings from SM_* variables)\n"
 		"  replay [--cols N] [--rows N] [--timing FILE] [--offset BYTES] [--screen] FILE\n"
 		"          replay a recorded terminal stream through the vt engine and print\n"
 		"          what the chat would receive (JSON lines), or the screen (--screen)\n"
@@ -37,6 +38,8 @@ int main(int argc, char **argv)
 		printf("smrelay %s\n", SR_VERSION);
 		return 0;
 	}
+	if (!strcmp(cmd, "serve"))
+		return sr_cmd_serve(argc - 1, argv + 1);
 	if (!strcmp(cmd, "replay"))
 		return sr_cmd_replay(argc - 1, argv + 1);
 	fprintf(stderr, "smrelay: unknown command '%s' (see 'smrelay --help')\n", cmd);

@@ -5,5 +5,6 @@
 #define SR_CLI_H
 
 int sr_cmd_replay(int argc, char **argv);
+int sr_cmd_serve(int argc, char **argv);
 
 #endif

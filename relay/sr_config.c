@@ -1,6 +1,8 @@
 /* sr_config.c — SM_* settings with defaults and clear errors. */
 #include "sr_config.h"
 
+#include "sr_log.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +74,34 @@ static char **split_list(struct loader *l, const char *name, const char *v, size
 		if (!end)
 			break;
 		p = end + 1;
+	}
+	return out;
+}
+
+/* Splits on blanks (no quoting: SM_CLAUDE_COMMAND is a program and plain
+ * options, never shell code). */
+static char **split_words(struct loader *l, const char *v, size_t *n)
+{
+	*n = 0;
+	if (!v)
+		return NULL;
+	size_t cap = 1;
+	for (const char *p = v; *p; p++)
+		cap += *p == ' ' || *p == '\t';
+	char **out = calloc(cap + 1, sizeof(*out));
+	if (!out) {
+		l->r = -ENOMEM;
+		return NULL;
+	}
+	for (const char *p = v; *p;) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		size_t len = strcspn(p, " \t");
+		if (!len)
+			break;
+		if (!(out[(*n)++] = strndup(p, len)))
+			l->r = -ENOMEM;
+		p += len;
 	}
 	return out;
 }
@@ -200,8 +230,21 @@ int sr_config_load(struct sr_config *c, sr_getenv_fn getenv_fn, char *err,
 		    (c->forward_env[i][0] >= '0' && c->forward_env[i][0] <= '9'))
 			bad(&l, "SM_CONTAINER_ENV", "must list environment variable names", c->forward_env[i]);
 
+	c->runtime_bin = dup_or_null(&l, env_or(&l, "SM_CONTAINER_RUNTIME_BIN", NULL));
+	if (c->runtime_bin && (!plain_token(c->runtime_bin, "/._-+") || c->runtime_bin[0] == '-'))
+		bad(&l, "SM_CONTAINER_RUNTIME_BIN", "must be a program name or path", c->runtime_bin);
+
 	c->claude_command = dup_or_null(&l, env_or(&l, "SM_CLAUDE_COMMAND",
 						  "claude --dangerously-skip-permissions"));
+	c->claude_argv = split_words(&l, c->claude_command, &c->nclaude_argv);
+	if (l.r == 0 && c->nclaude_argv == 0)
+		bad(&l, "SM_CLAUDE_COMMAND", "must name a program", NULL);
+	c->git_base_url = dup_or_null(&l, env_or(&l, "SM_GIT_BASE_URL", "https://github.com/"));
+	if (c->git_base_url && !plain_token(c->git_base_url, "/:._-+@~%"))
+		bad(&l, "SM_GIT_BASE_URL", "must be a URL like https://github.com/", c->git_base_url);
+	const char *lv = env_or(&l, "SM_LOG_LEVEL", "info");
+	if (sr_log_parse_level(lv, &c->log_level) < 0)
+		bad(&l, "SM_LOG_LEVEL", "must be debug, info, warn or error", lv);
 	c->projects_json = dup_or_null(&l, env_or(&l, "SM_PROJECTS", NULL));
 	c->repos_base = dup_or_null(&l, env_or(&l, "SM_REPOS_BASE_PATH", "/srv/smrelay/repos"));
 	c->worktrees_base = dup_or_null(&l, env_or(&l, "SM_WORKTREES_PATH", "/srv/smrelay/worktrees"));
@@ -242,6 +285,9 @@ void sr_config_free(struct sr_config *c)
 	free(c->container_cpus);
 	free_list(c->forward_env, c->nforward_env);
 	free(c->claude_command);
+	free_list(c->claude_argv, c->nclaude_argv);
+	free(c->runtime_bin);
+	free(c->git_base_url);
 	free(c->projects_json);
 	free(c->repos_base);
 	free(c->worktrees_base);

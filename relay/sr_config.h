@@ -16,6 +16,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "sr_log.h"
+
 enum sr_host_key_policy {
 	SR_POLICY_STRICT,     /* unknown or changed host key: refuse */
 	SR_POLICY_ACCEPT_NEW, /* unknown: record it; changed: refuse */
@@ -45,7 +47,13 @@ struct sr_config {
 	char **forward_env;      /* names whose values go to the agent */
 	size_t nforward_env;
 
+	char *runtime_bin;       /* SM_CONTAINER_RUNTIME_BIN; NULL: "podman"/"docker" */
+
 	char *claude_command;
+	char **claude_argv;      /* its words, NULL-terminated */
+	size_t nclaude_argv;
+	char *git_base_url;      /* SM_GIT_BASE_URL */
+	enum sr_log_level log_level;
 	char *projects_json; /* SM_PROJECTS, parsed by sr_project */
 	char *repos_base;
 	char *worktrees_base;

@@ -1,0 +1,86 @@
+/* sr_serve.c — `smrelay serve`: the daemon. Loads the SM_* settings,
+ * reattaches the sessions of the state file and keeps every VM connection
+ * up until SIGINT or SIGTERM. Stopping the daemon leaves the sessions
+ * running on their VMs; the next start reattaches them. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sr_cli.h"
+#include "sr_config.h"
+#include "sr_log.h"
+#include "sr_loop.h"
+#include "sr_relay.h"
+#include "sr_version.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: smrelay serve\n"
+		     "\n"
+		     "Runs the relay daemon. Settings come from SM_* environment variables\n"
+		     "(see the README's configuration reference); at least SM_VM_HOST (or\n"
+		     "SM_VM_HOSTS), SM_VM_SSH_KEY or SM_VM_SSH_KEY_PATH, and SM_VM_KNOWN_HOSTS.\n"
+		     "SIGINT or SIGTERM stops it; sessions keep running on their VMs and are\n"
+		     "reattached by the next start.\n");
+}
+
+static void on_signal(int signo, void *data)
+{
+	sr_log(SR_LOG_INFO, "serve: %s received, stopping (sessions keep running)",
+	       signo == SIGINT ? "SIGINT" : "SIGTERM");
+	sr_loop_stop(data);
+}
+
+int sr_cmd_serve(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return 0;
+		}
+		fprintf(stderr, "smrelay serve: unknown argument '%s'\n", argv[i]);
+		usage(stderr);
+		return 2;
+	}
+	/* A peer that closes a socket must be an error code, not a death. */
+	signal(SIGPIPE, SIG_IGN);
+	struct sr_config cfg;
+	char err[1024];
+	if (sr_config_load(&cfg, NULL, err, sizeof(err)) < 0) {
+		fprintf(stderr, "smrelay serve: %s\n", err);
+		return 2;
+	}
+	sr_log_set_level(cfg.log_level);
+	if (cfg.nvm_hosts == 0) {
+		fprintf(stderr, "smrelay serve: no VM host configured (set SM_VM_HOST)\n");
+		sr_config_free(&cfg);
+		return 2;
+	}
+	struct sr_loop *loop = NULL;
+	struct sr_relay *relay = NULL;
+	int rc = sr_loop_new(&loop);
+	if (rc == 0)
+		rc = sr_loop_signal(loop, SIGINT, on_signal, loop);
+	if (rc == 0)
+		rc = sr_loop_signal(loop, SIGTERM, on_signal, loop);
+	if (rc < 0) {
+		fprintf(stderr, "smrelay serve: event loop: %s\n", strerror(-rc));
+	} else {
+		struct sr_relay_opts o = {.loop = loop, .cfg = &cfg};
+		rc = sr_relay_new(&o, &relay, err, sizeof(err));
+		if (rc < 0)
+			fprintf(stderr, "smrelay serve: %s\n", err);
+	}
+	if (rc == 0) {
+		sr_log(SR_LOG_INFO, "smrelay %s serving %zu VM host(s), state in %s", SR_VERSION,
+		       cfg.nvm_hosts, cfg.state_dir);
+		rc = sr_loop_run(loop);
+		if (rc < 0)
+			sr_log(SR_LOG_ERROR, "serve: event loop failed: %s", strerror(-rc));
+	}
+	sr_relay_free(relay);
+	sr_loop_free(loop);
+	sr_config_free(&cfg);
+	return rc < 0 ? 1 : 0;
+}
