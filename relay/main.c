@@ -11,7 +11,16 @@ static void usage(FILE *out)
 		"usage: smrelay <command> [options]\n"
 		"\n"
 		"commands:\n"
-		"  serve   run the relay daemon (settings from SM_* variables)\n"
+		"  serve                         run the relay daemon (settings from SM_* variables)\n"
+		"  start <project> [--owner N]   start a session: org/repo[@branch] [--worktree[=name]]\n"
+		"                                or a project name from SM_PROJECTS; prints its id\n"
+		"  list [--json]                 sessions\n"
+		"  screen <session>              print the session's screen as text\n"
+		"  attach <session> [--read-only]  join the session in this terminal (ctrl-\\ detaches)\n"
+		"  send <session> <text>         type text followed by Enter\n"
+		"  keys <session> <spec>         named keys, e.g. 'down*3 enter', ctrl-c\n"
+		"  resize <session> <C>x<R>      set the session's size\n"
+		"  stop <session>                stop it (its container goes; worktrees stay)\n"
 		"  replay [--cols N] [--rows N] [--timing FILE] [--offset BYTES] [--screen] FILE\n"
 		"          replay a recorded terminal stream through the vt engine and print\n"
 		"          what the chat would receive (JSON lines), or the screen (--screen)\n"
@@ -38,6 +47,13 @@ int main(int argc, char **argv)
 		printf("smrelay %s\n", SR_VERSION);
 		return 0;
 	}
+	static const char *const client_cmds[] = {"start", "list", "screen", "send",
+						  "keys", "resize", "stop", NULL};
+	for (size_t i = 0; client_cmds[i]; i++)
+		if (!strcmp(cmd, client_cmds[i]))
+			return sr_cmd_client(argc - 1, argv + 1);
+	if (!strcmp(cmd, "attach"))
+		return sr_cmd_attach(argc - 1, argv + 1);
 	if (!strcmp(cmd, "serve"))
 		return sr_cmd_serve(argc - 1, argv + 1);
 	if (!strcmp(cmd, "replay"))

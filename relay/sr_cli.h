@@ -6,5 +6,8 @@
 
 int sr_cmd_replay(int argc, char **argv);
 int sr_cmd_serve(int argc, char **argv);
+/* start, list, screen, send, keys, resize, stop (argv[0] names which) */
+int sr_cmd_client(int argc, char **argv);
+int sr_cmd_attach(int argc, char **argv);
 
 #endif

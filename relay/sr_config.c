@@ -254,6 +254,12 @@ int sr_config_load(struct sr_config *c, sr_getenv_fn getenv_fn, char *err,
 	c->state_dir = dup_or_null(&l, env_or(&l, "SM_STATE_DIR", "/var/lib/smrelay"));
 	absolute_path(&l, "SM_STATE_DIR", c->state_dir);
 
+	c->control_socket = dup_or_null(&l, env_or(&l, "SM_CONTROL_SOCKET", NULL));
+	absolute_path(&l, "SM_CONTROL_SOCKET", c->control_socket);
+	c->control_group = dup_or_null(&l, env_or(&l, "SM_CONTROL_GROUP", NULL));
+	if (c->control_group && !plain_token(c->control_group, "._-"))
+		bad(&l, "SM_CONTROL_GROUP", "must be a group name", c->control_group);
+
 	c->term = dup_or_null(&l, env_or(&l, "SM_TERM", "xterm-256color"));
 	if (c->term && !plain_token(c->term, "-._+"))
 		bad(&l, "SM_TERM", "must be a terminal type name", c->term);
@@ -293,5 +299,7 @@ void sr_config_free(struct sr_config *c)
 	free(c->worktrees_base);
 	free(c->state_dir);
 	free(c->term);
+	free(c->control_socket);
+	free(c->control_group);
 	memset(c, 0, sizeof(*c));
 }

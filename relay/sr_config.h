@@ -60,6 +60,9 @@ struct sr_config {
 	bool auto_pull;
 	char *state_dir;
 
+	char *control_socket; /* SM_CONTROL_SOCKET; NULL: <state_dir>/control.sock */
+	char *control_group;  /* SM_CONTROL_GROUP; NULL: the daemon's user only */
+
 	char *term;
 	unsigned cols, rows;
 };

@@ -279,8 +279,49 @@ void rs_set_state(struct rsess *s, enum sr_rstate st, const char *why)
 	s->st = st;
 	sr_log(SR_LOG_INFO, "session %s: %s%s%s", s->id, sr_rstate_name(st), why ? " — " : "",
 	       why ? why : "");
-	if (s->r->hooks.on_state)
-		s->r->hooks.on_state(s->r->hooks.data, s->id, st, why);
+	struct sr_relay *r = s->r;
+	for (size_t i = 0; i < r->nhooks; i++)
+		if (r->hooks[i] && r->hooks[i]->on_state)
+			r->hooks[i]->on_state(r->hooks[i]->data, s->id, st, why);
+}
+
+void rs_emit_op(struct rsess *s, const struct vt_op *op)
+{
+	struct sr_relay *r = s->r;
+	for (size_t i = 0; i < r->nhooks; i++)
+		if (r->hooks[i] && r->hooks[i]->on_op)
+			r->hooks[i]->on_op(r->hooks[i]->data, s->id, op);
+}
+
+void rs_emit_raw(struct rsess *s, const char *buf, size_t len)
+{
+	struct sr_relay *r = s->r;
+	for (size_t i = 0; i < r->nhooks; i++)
+		if (r->hooks[i] && r->hooks[i]->on_raw)
+			r->hooks[i]->on_raw(r->hooks[i]->data, s->id, buf, len);
+}
+
+int sr_relay_add_hooks(struct sr_relay *r, const struct sr_relay_hooks *h)
+{
+	if (!r || !h)
+		return -EINVAL;
+	for (size_t i = 0; i < r->nhooks; i++)
+		if (!r->hooks[i]) {
+			r->hooks[i] = h;
+			return 0;
+		}
+	if (r->nhooks >= SR_RELAY_MAX_HOOKS)
+		return -ENOSPC;
+	r->hooks[r->nhooks++] = h;
+	return 0;
+}
+
+void sr_relay_remove_hooks(struct sr_relay *r, const struct sr_relay_hooks *h)
+{
+	/* a NULL slot, not a shift: this may run from inside a hook walk */
+	for (size_t i = 0; r && i < r->nhooks; i++)
+		if (r->hooks[i] == h)
+			r->hooks[i] = NULL;
 }
 
 void rs_finish_done(struct rsess *s, int rc, const char *msg)
@@ -470,7 +511,8 @@ int sr_relay_new(const struct sr_relay_opts *o, struct sr_relay **out, char *err
 		return -ENOMEM;
 	r->loop = o->loop;
 	r->cfg = o->cfg;
-	r->hooks = o->hooks;
+	r->own_hooks = o->hooks;
+	r->hooks[r->nhooks++] = &r->own_hooks;
 	int rc = sr_projects_load(o->cfg->projects_json, &r->projects, err, errlen);
 	char *warning = NULL;
 	if (rc == 0)
@@ -669,8 +711,9 @@ int sr_relay_start(struct sr_relay *r, int argc, const char *const *argv, const 
 	sr_log(SR_LOG_INFO, "session %s: starting %s on %s for %s", s->id, s->project, s->host,
 	       s->owner ? s->owner : "(nobody)");
 	rs_save(r);
-	if (r->hooks.on_state)
-		r->hooks.on_state(r->hooks.data, s->id, SR_RS_STARTING, "starting");
+	for (size_t i = 0; i < r->nhooks; i++)
+		if (r->hooks[i] && r->hooks[i]->on_state)
+			r->hooks[i]->on_state(r->hooks[i]->data, s->id, SR_RS_STARTING, "starting");
 	return 0;
 fail:
 	if (rc == -ENOMEM && !err[0])
@@ -776,6 +819,23 @@ int sr_relay_screen_text(struct sr_relay *r, const char *id, char **out)
 	if (!s->vs)
 		return -ENOTCONN;
 	return sr_session_screen_text(s->vs, out);
+}
+
+int sr_relay_send_raw(struct sr_relay *r, const char *id, const char *buf, size_t len)
+{
+	int rc = 0;
+	struct sr_session *vs = live_vs(r, id, &rc);
+	return vs ? sr_session_send_raw(vs, buf, len) : rc;
+}
+
+int sr_relay_repaint(struct sr_relay *r, const char *id, char **out, size_t *len)
+{
+	struct rsess *s = r ? find_live(r, id) : NULL;
+	if (!s)
+		return -ENOENT;
+	if (!s->vs)
+		return -ENOTCONN;
+	return sr_session_repaint(s->vs, out, len);
 }
 
 int sr_relay_info(const struct sr_relay *r, const char *id, struct sr_relay_info *out)

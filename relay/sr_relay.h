@@ -67,8 +67,17 @@ const char *sr_rstate_name(enum sr_rstate st);
 struct sr_relay_hooks {
 	void (*on_op)(void *data, const char *id, const struct vt_op *op);
 	void (*on_state)(void *data, const char *id, enum sr_rstate st, const char *why);
+	/* the program's output as read (attached terminals) */
+	void (*on_raw)(void *data, const char *id, const char *buf, size_t len);
 	void *data;
 };
+
+#define SR_RELAY_MAX_HOOKS 8
+
+/* More listeners besides the options' hooks (chat, control socket): h is
+ * caller-owned and must stay valid until removed. -ENOSPC when full. */
+int sr_relay_add_hooks(struct sr_relay *r, const struct sr_relay_hooks *h);
+void sr_relay_remove_hooks(struct sr_relay *r, const struct sr_relay_hooks *h);
 
 struct sr_relay_opts {
 	struct sr_loop *loop;
@@ -110,6 +119,10 @@ int sr_relay_send_keys(struct sr_relay *r, const char *id, const char *spec, cha
 		       size_t errlen);
 int sr_relay_resize(struct sr_relay *r, const char *id, unsigned cols, unsigned rows);
 int sr_relay_screen_text(struct sr_relay *r, const char *id, char **out);
+/* Bytes from an attached terminal, as typed (one write). */
+int sr_relay_send_raw(struct sr_relay *r, const char *id, const char *buf, size_t len);
+/* The repaint for a terminal attaching now (sr_session_repaint). */
+int sr_relay_repaint(struct sr_relay *r, const char *id, char **out, size_t *len);
 
 struct sr_relay_info {
 	const char *id, *host, *project, *owner, *workdir, *worktree; /* NULL when none */

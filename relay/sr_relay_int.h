@@ -56,7 +56,9 @@ struct rsess {
 struct sr_relay {
 	struct sr_loop *loop;
 	const struct sr_config *cfg;
-	struct sr_relay_hooks hooks;
+	const struct sr_relay_hooks *hooks[SR_RELAY_MAX_HOOKS + 1];
+	size_t nhooks;
+	struct sr_relay_hooks own_hooks; /* the options' copy, hooks[0] */
 	struct sr_host **hosts;
 	size_t nhosts;
 	struct rsess **sess;
@@ -70,6 +72,8 @@ struct sr_relay {
 };
 
 /* sr_relay.c */
+void rs_emit_op(struct rsess *s, const struct vt_op *op);
+void rs_emit_raw(struct rsess *s, const char *buf, size_t len);
 void rs_save(struct sr_relay *r);
 void rs_set_state(struct rsess *s, enum sr_rstate st, const char *why);
 /* Ends s (hooks, state), releases it later; the remote side is cleaned

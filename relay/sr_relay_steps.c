@@ -248,9 +248,12 @@ static void step_holder(struct rsess *s)
 
 static void on_op(void *data, const struct vt_op *op)
 {
-	struct rsess *s = data;
-	if (s->r->hooks.on_op)
-		s->r->hooks.on_op(s->r->hooks.data, s->id, op);
+	rs_emit_op(data, op);
+}
+
+static void on_raw(void *data, const char *buf, size_t len)
+{
+	rs_emit_raw(data, buf, len);
 }
 
 static void on_channel_end(void *data, int status, const char *why)
@@ -302,6 +305,8 @@ void rs_attach(struct rsess *s)
 			.op_data = s,
 			.on_exit = on_channel_end,
 			.exit_data = s,
+			.on_raw = on_raw,
+			.raw_data = s,
 			.reattachable = true,
 		};
 		rc = sr_session_start(&o, &s->vs, err, sizeof(err));

@@ -5,10 +5,13 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sr_cli.h"
 #include "sr_config.h"
+#include "sr_ctl.h"
+#include "sr_ctl_proto.h"
 #include "sr_log.h"
 #include "sr_loop.h"
 #include "sr_relay.h"
@@ -59,6 +62,8 @@ int sr_cmd_serve(int argc, char **argv)
 	}
 	struct sr_loop *loop = NULL;
 	struct sr_relay *relay = NULL;
+	struct sr_ctl *ctl = NULL;
+	char *sock = NULL;
 	int rc = sr_loop_new(&loop);
 	if (rc == 0)
 		rc = sr_loop_signal(loop, SIGINT, on_signal, loop);
@@ -73,14 +78,26 @@ int sr_cmd_serve(int argc, char **argv)
 			fprintf(stderr, "smrelay serve: %s\n", err);
 	}
 	if (rc == 0) {
-		sr_log(SR_LOG_INFO, "smrelay %s serving %zu VM host(s), state in %s", SR_VERSION,
-		       cfg.nvm_hosts, cfg.state_dir);
+		rc = cfg.control_socket ? ((sock = strdup(cfg.control_socket)) ? 0 : -ENOMEM)
+					: sr_ctl_default_path(cfg.state_dir, &sock);
+		struct sr_ctl_opts co = {
+			.loop = loop, .relay = relay, .path = sock, .group = cfg.control_group};
+		if (rc == 0)
+			rc = sr_ctl_new(&co, &ctl, err, sizeof(err));
+		if (rc < 0)
+			fprintf(stderr, "smrelay serve: %s\n", err[0] ? err : strerror(-rc));
+	}
+	if (rc == 0) {
+		sr_log(SR_LOG_INFO, "smrelay %s serving %zu VM host(s), state in %s, control socket %s",
+		       SR_VERSION, cfg.nvm_hosts, cfg.state_dir, sock);
 		rc = sr_loop_run(loop);
 		if (rc < 0)
 			sr_log(SR_LOG_ERROR, "serve: event loop failed: %s", strerror(-rc));
 	}
+	sr_ctl_free(ctl); /* before the relay: it holds the relay's hooks */
 	sr_relay_free(relay);
 	sr_loop_free(loop);
+	free(sock);
 	sr_config_free(&cfg);
 	return rc < 0 ? 1 : 0;
 }

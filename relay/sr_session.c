@@ -25,6 +25,8 @@ struct sr_session {
 	struct sr_timer *timer; /* armed at vt_pipe_deadline, NULL when none */
 	void (*on_exit)(void *data, int status, const char *why);
 	void *exit_data;
+	void (*on_raw)(void *data, const char *buf, size_t len);
+	void *raw_data;
 	bool ended;       /* the channel ended (for now, when reattachable) */
 	bool reattachable;
 	bool finished;    /* vt_pipe_end ran */
@@ -133,6 +135,8 @@ static void session_pump(struct sr_session *s)
 	ssize_t n;
 	bool fed = false;
 	while ((n = sr_ssh_chan_read(s->chan, buf, sizeof(buf))) > 0) {
+		if (s->on_raw)
+			s->on_raw(s->raw_data, buf, (size_t)n);
 		s->in_pipe = true; /* screen replies are written from here */
 		vt_pipe_feed(s->pipe, buf, (size_t)n, sr_loop_now(s->loop));
 		s->in_pipe = false;
@@ -232,6 +236,8 @@ int sr_session_start(const struct sr_session_opts *o, struct sr_session **out, c
 	s->lis.on_detach = session_on_detach;
 	s->reattachable = o->reattachable;
 	s->on_exit = o->on_exit;
+	s->on_raw = o->on_raw;
+	s->raw_data = o->raw_data;
 	s->exit_data = o->exit_data;
 	unsigned cols = o->cols ? o->cols : 100, rows = o->rows ? o->rows : 30;
 
@@ -323,6 +329,52 @@ int sr_session_send_text(struct sr_session *s, const char *text)
 		return rc;
 	rc = session_write(s, buf, len);
 	free(buf);
+	return rc;
+}
+
+int sr_session_send_raw(struct sr_session *s, const char *buf, size_t len)
+{
+	if (!s || (!buf && len))
+		return -EINVAL;
+	if (!len)
+		return 0;
+	return session_write(s, buf, len);
+}
+
+int sr_session_repaint(struct sr_session *s, char **out, size_t *len)
+{
+	if (!s || !out || !len)
+		return -EINVAL;
+	*out = NULL;
+	*len = 0;
+	const struct vt_screen *scr = vt_pipe_screen(s->pipe);
+	char *modes = NULL, *paint = NULL;
+	size_t mlen = 0, plen = 0;
+	struct vt_frame f;
+	int rc = vt_screen_peek((struct vt_screen *)scr, &f);
+	if (rc < 0)
+		return rc;
+	rc = vt_frame_ansi(&f, &paint, &plen);
+	vt_frame_free(&f);
+	if (rc == 0)
+		rc = vt_modes_ansi(vt_screen_modes(scr), &modes, &mlen);
+	if (rc == 0) {
+		/* a reset first, so the terminal starts from known modes */
+		static const char reset[] = "\x1b[!p\x1b[?1049l";
+		size_t rlen = sizeof(reset) - 1;
+		*out = malloc(rlen + mlen + plen + 1);
+		if (!*out) {
+			rc = -ENOMEM;
+		} else {
+			memcpy(*out, reset, rlen);
+			memcpy(*out + rlen, modes, mlen);
+			memcpy(*out + rlen + mlen, paint, plen);
+			(*out)[rlen + mlen + plen] = '\0';
+			*len = rlen + mlen + plen;
+		}
+	}
+	free(modes);
+	free(paint);
 	return rc;
 }
 

@@ -56,6 +56,10 @@ struct sr_session_opts {
 	void *op_data;
 	void (*on_exit)(void *data, int status, const char *why);
 	void *exit_data;
+	/* Every chunk of the program's output, as read, before the screen
+	 * sees it (an attached terminal's live stream). May be NULL. */
+	void (*on_raw)(void *data, const char *buf, size_t len);
+	void *raw_data;
 	/* Reattachable sessions outlive their channel: when it ends, on_exit
 	 * runs but the pipeline stays (no END op); the owner either opens a
 	 * new channel on the same screen (sr_session_reattach: e.g. a holder's
@@ -79,6 +83,16 @@ int sr_session_start(const struct sr_session_opts *opts, struct sr_session **out
  * Errors: -EINVAL, -ENOMEM, -EPIPE (session ended), -ENOTCONN, or what
  * sr_ssh_chan_write returned. */
 int sr_session_send_text(struct sr_session *s, const char *text);
+
+/* Bytes typed on an attached terminal, as they are (one write).
+ * Errors as sr_session_send_text. */
+int sr_session_send_raw(struct sr_session *s, const char *buf, size_t len);
+
+/* What makes a terminal of the session's size show the current screen: a
+ * soft reset, the program's input modes (vt_modes_ansi), the repaint
+ * (vt_frame_ansi). *out malloc'ed (NUL-terminated, *len bytes).
+ * Errors: -EINVAL, -ENOMEM. */
+int sr_session_repaint(struct sr_session *s, char **out, size_t *len);
 
 /* Named keys (vt_input_keys), one write. -EINVAL with a message on a bad
  * spec; otherwise as sr_session_send_text. */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "vt_buf.h"
+#include "vt_filter.h"
 #include "vt_utf8.h"
 
 static void buf_uint(struct vt_buf *b, unsigned v)
@@ -201,5 +202,50 @@ int vt_frame_ansi(const struct vt_frame *f, char **out, size_t *len)
 	*out = b.p;
 	if (len)
 		*len = b.n;
+	return 0;
+}
+
+int vt_modes_ansi(uint32_t modes, char **out, size_t *len)
+{
+	if (!out || !len)
+		return -EINVAL;
+	*out = NULL;
+	*len = 0;
+	static const struct {
+		uint32_t bit;
+		const char *on;
+	} map[] = {
+		{VT_MODE_APP_CURSOR, "\x1b[?1h"},
+		{VT_MODE_APP_KEYPAD, "\x1b="},
+		{VT_MODE_BRACKETED_PASTE, "\x1b[?2004h"},
+		{VT_MODE_FOCUS, "\x1b[?1004h"},
+		{VT_MODE_MOUSE_X10, "\x1b[?9h"},
+		{VT_MODE_MOUSE_NORMAL, "\x1b[?1000h"},
+		{VT_MODE_MOUSE_BUTTON, "\x1b[?1002h"},
+		{VT_MODE_MOUSE_ANY, "\x1b[?1003h"},
+		{VT_MODE_MOUSE_UTF8, "\x1b[?1005h"},
+		{VT_MODE_MOUSE_SGR, "\x1b[?1006h"},
+		{VT_MODE_MOUSE_URXVT, "\x1b[?1015h"},
+		{VT_MODE_MOUSE_SGR_PIXELS, "\x1b[?1016h"},
+		{VT_MODE_REVERSE_VIDEO, "\x1b[?5h"},
+		{VT_MODE_ORIGIN, "\x1b[?6h"},
+		{VT_MODE_NO_AUTOWRAP, "\x1b[?7l"},
+		{VT_MODE_INSERT, "\x1b[4h"},
+	};
+	struct vt_buf b = {0};
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (modes & map[i].bit)
+			vt_buf_str(&b, map[i].on);
+	if (b.oom) {
+		free(b.p);
+		return -ENOMEM;
+	}
+	if (!b.p) { /* nothing to set: an empty, still freeable string */
+		b.p = calloc(1, 1);
+		if (!b.p)
+			return -ENOMEM;
+	}
+	*out = b.p;
+	*len = b.n;
 	return 0;
 }

@@ -108,4 +108,12 @@ int vt_frame_text(const struct vt_frame *f, char **out, size_t *len);
  * cursor position and visibility. The caller frees *out. */
 int vt_frame_ansi(const struct vt_frame *f, char **out, size_t *len);
 
+/* The ANSI that puts a terminal fresh from a reset into the input and
+ * output modes `modes` (VT_MODE_* from vt_filter.h) describes: cursor and
+ * keypad keys, bracketed paste, focus events, mouse reporting, autowrap,
+ * origin, insert, reverse video. Sent to an attaching terminal before the
+ * repaint, so its keys are encoded the way the program expects. The
+ * alternate screen is not entered (the repaint draws the visible screen). */
+int vt_modes_ansi(uint32_t modes, char **out, size_t *len);
+
 #endif
