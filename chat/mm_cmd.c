@@ -44,8 +44,11 @@ static int split(const char *s, char **w, int max)
 		const char *b = s;
 		while (*s && !blank(*s))
 			s++;
-		if (n == max)
+		if (n == max) {
+			while (n > 0)
+				free(w[--n]);
 			return -1;
+		}
 		w[n] = strndup(b, (size_t)(s - b));
 		if (!w[n])
 			return -ENOMEM;
@@ -67,7 +70,7 @@ void mm_cmd_free(struct mm_cmd *c)
 static int bad(struct mm_cmd *c, const char *fmt, const char *word)
 {
 	c->kind = MM_CMD_BAD;
-	char q[200];
+	char q[168];
 	quote(word ? word : "", word ? strlen(word) : 0, q, sizeof(q));
 	snprintf(c->err, sizeof(c->err), fmt, q);
 	return 0;
@@ -164,7 +167,7 @@ int mm_cmd_parse(const char *trigger, const char *message, struct mm_cmd *c)
 		c->kind = MM_CMD_INVITE;
 		return 0;
 	}
-	char q[200];
+	char q[168];
 	quote(verb, vl, q, sizeof(q));
 	c->kind = MM_CMD_BAD;
 	snprintf(c->err, sizeof(c->err), "unknown command '%s'. Try '%s help'.", q, trigger);

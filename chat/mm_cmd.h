@@ -47,7 +47,7 @@ struct mm_cmd {
 	char *argv[MM_CMD_MAX_ARGS];
 	char *arg;                     /* keys: the spec; invite: the user name without '@' */
 	unsigned cols, rows;           /* resize */
-	char err[256];                 /* MM_CMD_BAD: what is wrong, and what would work */
+	char err[512];                 /* MM_CMD_BAD: what is wrong, and what would work */
 };
 
 int mm_cmd_parse(const char *trigger, const char *message, struct mm_cmd *out);

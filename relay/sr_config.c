@@ -254,6 +254,62 @@ int sr_config_load(struct sr_config *c, sr_getenv_fn getenv_fn, char *err,
 	c->state_dir = dup_or_null(&l, env_or(&l, "SM_STATE_DIR", "/var/lib/smrelay"));
 	absolute_path(&l, "SM_STATE_DIR", c->state_dir);
 
+	/* chat */
+	c->mm_url = dup_or_null(&l, env_or(&l, "SM_MM_URL", NULL));
+	if (c->mm_url && strncmp(c->mm_url, "https://", 8) && strncmp(c->mm_url, "http://", 7))
+		bad(&l, "SM_MM_URL", "must start with https:// (or http:// for a local test server)", c->mm_url);
+	c->mm_token = dup_or_null(&l, env_or(&l, "SM_MM_TOKEN", NULL));
+	if (c->mm_url && !c->mm_token)
+		bad(&l, "SM_MM_TOKEN", "SM_MM_URL is set: the bot's access token is required", NULL);
+	c->mm_ca_file = dup_or_null(&l, env_or(&l, "SM_MM_CA_FILE", NULL));
+	absolute_path(&l, "SM_MM_CA_FILE", c->mm_ca_file);
+	c->mm_insecure = boolean(&l, "SM_MM_INSECURE", false);
+	c->mm_rate = number(&l, "SM_MM_RATE", 10, 1, 1000);
+	c->mm_burst = number(&l, "SM_MM_BURST", 100, 1, 10000);
+	c->bot_trigger = dup_or_null(&l, env_or(&l, "SM_BOT_TRIGGER", "@claude"));
+	if (c->bot_trigger && (strchr(c->bot_trigger, ' ') || strchr(c->bot_trigger, '\n')))
+		bad(&l, "SM_BOT_TRIGGER", "must be one word, like @claude", c->bot_trigger);
+	c->allowed_users = split_list(&l, "SM_ALLOWED_USERS", env_or(&l, "SM_ALLOWED_USERS", NULL),
+				      &c->nallowed_users);
+	c->listen_addr = dup_or_null(&l, env_or(&l, "SM_LISTEN_ADDR", "127.0.0.1:8080"));
+	c->callback_url = dup_or_null(&l, env_or(&l, "SM_CALLBACK_URL", NULL));
+	if (c->callback_url && strncmp(c->callback_url, "https://", 8) &&
+	    strncmp(c->callback_url, "http://", 7))
+		bad(&l, "SM_CALLBACK_URL", "must be an http(s) URL Mattermost can reach", c->callback_url);
+
+	/* firewall */
+	c->firewall = dup_or_null(&l, env_or(&l, "SM_FIREWALL", "log"));
+	if (c->firewall && strcmp(c->firewall, "log") && strcmp(c->firewall, "command") &&
+	    strcmp(c->firewall, "nftables") && strcmp(c->firewall, "opnsense"))
+		bad(&l, "SM_FIREWALL", "must be log, command, nftables or opnsense", c->firewall);
+	c->opnsense_url = dup_or_null(&l, env_or(&l, "SM_OPNSENSE_URL", NULL));
+	c->opnsense_key = dup_or_null(&l, env_or(&l, "SM_OPNSENSE_KEY", NULL));
+	c->opnsense_secret = dup_or_null(&l, env_or(&l, "SM_OPNSENSE_SECRET", NULL));
+	c->opnsense_alias = dup_or_null(&l, env_or(&l, "SM_OPNSENSE_ALIAS", "smrelay_allowed"));
+	c->opnsense_ca_file = dup_or_null(&l, env_or(&l, "SM_OPNSENSE_CA_FILE", NULL));
+	absolute_path(&l, "SM_OPNSENSE_CA_FILE", c->opnsense_ca_file);
+	c->opnsense_insecure = boolean(&l, "SM_OPNSENSE_INSECURE", false);
+	if (c->firewall && !strcmp(c->firewall, "opnsense") &&
+	    (!c->opnsense_url || !c->opnsense_key || !c->opnsense_secret))
+		bad(&l, "SM_FIREWALL", "opnsense needs SM_OPNSENSE_URL, SM_OPNSENSE_KEY and SM_OPNSENSE_SECRET", NULL);
+	c->nft_table = dup_or_null(&l, env_or(&l, "SM_NFT_TABLE", "smrelay"));
+	c->nft_iface = dup_or_null(&l, env_or(&l, "SM_NFT_SANDBOX_IFACE", NULL));
+	c->nft_cidr = dup_or_null(&l, env_or(&l, "SM_NFT_SANDBOX_CIDR", NULL));
+	c->nft_resolver = dup_or_null(&l, env_or(&l, "SM_NFT_RESOLVER", NULL));
+	if (c->firewall && !strcmp(c->firewall, "nftables") &&
+	    ((!c->nft_iface && !c->nft_cidr) || !c->nft_resolver))
+		bad(&l, "SM_FIREWALL", "nftables needs SM_NFT_SANDBOX_IFACE or SM_NFT_SANDBOX_CIDR, and SM_NFT_RESOLVER", NULL);
+	c->fw_cmd_add = split_words(&l, env_or(&l, "SM_FIREWALL_CMD_ADD", NULL), &c->nfw_cmd_add);
+	c->fw_cmd_remove = split_words(&l, env_or(&l, "SM_FIREWALL_CMD_REMOVE", NULL), &c->nfw_cmd_remove);
+	c->fw_cmd_list = split_words(&l, env_or(&l, "SM_FIREWALL_CMD_LIST", NULL), &c->nfw_cmd_list);
+	if (c->firewall && !strcmp(c->firewall, "command") && (!c->nfw_cmd_add || !c->nfw_cmd_remove))
+		bad(&l, "SM_FIREWALL", "command needs SM_FIREWALL_CMD_ADD and SM_FIREWALL_CMD_REMOVE (argv words with {host})", NULL);
+	c->fw_deny = split_list(&l, "SM_FIREWALL_DENY", env_or(&l, "SM_FIREWALL_DENY", NULL), &c->nfw_deny);
+	c->fw_preapproved = split_list(&l, "SM_FIREWALL_PREAPPROVED",
+				       env_or(&l, "SM_FIREWALL_PREAPPROVED", NULL), &c->nfw_preapproved);
+	c->audit_log = dup_or_null(&l, env_or(&l, "SM_AUDIT_LOG", NULL));
+	absolute_path(&l, "SM_AUDIT_LOG", c->audit_log);
+
 	c->control_socket = dup_or_null(&l, env_or(&l, "SM_CONTROL_SOCKET", NULL));
 	absolute_path(&l, "SM_CONTROL_SOCKET", c->control_socket);
 	c->control_group = dup_or_null(&l, env_or(&l, "SM_CONTROL_GROUP", NULL));
@@ -270,19 +326,23 @@ int sr_config_load(struct sr_config *c, sr_getenv_fn getenv_fn, char *err,
 	return l.r;
 }
 
+static void wipe_free(char *s)
+{
+	if (!s)
+		return;
+	volatile char *p = s;
+	while (*p)
+		*p++ = 0;
+	free(s);
+}
+
 void sr_config_free(struct sr_config *c)
 {
 	if (!c)
 		return;
 	free_list(c->vm_hosts, c->nvm_hosts);
 	free(c->vm_user);
-	if (c->ssh_key) {
-		/* wipe the key text before giving the memory back */
-		volatile char *p = c->ssh_key;
-		while (*p)
-			*p++ = 0;
-		free(c->ssh_key);
-	}
+	wipe_free(c->ssh_key); /* the key text is wiped before the memory goes back */
 	free(c->ssh_key_path);
 	free(c->known_hosts);
 	free(c->container_image);
@@ -300,6 +360,29 @@ void sr_config_free(struct sr_config *c)
 	free(c->state_dir);
 	free(c->term);
 	free(c->control_socket);
+	free(c->mm_url);
+	wipe_free(c->mm_token);
+	free(c->mm_ca_file);
+	free(c->bot_trigger);
+	free_list(c->allowed_users, c->nallowed_users);
+	free(c->listen_addr);
+	free(c->callback_url);
+	free(c->firewall);
+	free(c->opnsense_url);
+	wipe_free(c->opnsense_key);
+	wipe_free(c->opnsense_secret);
+	free(c->opnsense_alias);
+	free(c->opnsense_ca_file);
+	free(c->nft_table);
+	free(c->nft_iface);
+	free(c->nft_cidr);
+	free(c->nft_resolver);
+	free_list(c->fw_cmd_add, c->nfw_cmd_add);
+	free_list(c->fw_cmd_remove, c->nfw_cmd_remove);
+	free_list(c->fw_cmd_list, c->nfw_cmd_list);
+	free_list(c->fw_deny, c->nfw_deny);
+	free_list(c->fw_preapproved, c->nfw_preapproved);
+	free(c->audit_log);
 	free(c->control_group);
 	memset(c, 0, sizeof(*c));
 }

@@ -60,6 +60,29 @@ struct sr_config {
 	bool auto_pull;
 	char *state_dir;
 
+	/* chat (Mattermost): on when SM_MM_URL is set */
+	char *mm_url;
+	char *mm_token;          /* secret */
+	char *mm_ca_file;
+	bool mm_insecure;
+	unsigned mm_rate, mm_burst;
+	char *bot_trigger;
+	char **allowed_users;
+	size_t nallowed_users;
+	char *listen_addr;       /* SM_LISTEN_ADDR: button callbacks, health */
+	char *callback_url;      /* SM_CALLBACK_URL: how Mattermost reaches it */
+
+	/* firewall */
+	char *firewall;          /* log | command | nftables | opnsense */
+	char *opnsense_url, *opnsense_key, *opnsense_secret, *opnsense_alias, *opnsense_ca_file;
+	bool opnsense_insecure;
+	char *nft_table, *nft_iface, *nft_cidr, *nft_resolver;
+	char **fw_cmd_add, **fw_cmd_remove, **fw_cmd_list;
+	size_t nfw_cmd_add, nfw_cmd_remove, nfw_cmd_list;
+	char **fw_deny, **fw_preapproved;
+	size_t nfw_deny, nfw_preapproved;
+	char *audit_log;
+
 	char *control_socket; /* SM_CONTROL_SOCKET; NULL: <state_dir>/control.sock */
 	char *control_group;  /* SM_CONTROL_GROUP; NULL: the daemon's user only */
 
