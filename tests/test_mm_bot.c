@@ -160,7 +160,12 @@ static struct mm_bot *B;
 
 static void cleanup(void)
 {
-	/* deliver what is still pending so no callback data leaks */
+	/* finish what is still pending (these may make more calls), then
+	 * deliver pending REST callbacks, so no callback data leaks */
+	if (W.start_done)
+		W.start_done(W.start_data, -ECANCELED, "sess0001", "cancelled");
+	if (W.approve_done)
+		W.approve_done(W.approve_data, -ECANCELED, "cancelled");
 	for (int i = 0; i < W.ncalls; i++)
 		if (W.calls[i].cb && !W.calls[i].done) {
 			W.calls[i].done = 1;
@@ -168,10 +173,6 @@ static void cleanup(void)
 		}
 	for (int i = 0; i < W.ncalls; i++)
 		free(W.calls[i].body);
-	if (W.start_done)
-		W.start_done(W.start_data, -ECANCELED, "sess0001", "cancelled");
-	if (W.approve_done)
-		W.approve_done(W.approve_data, -ECANCELED, "cancelled");
 	mm_bot_free(B);
 	B = NULL;
 	memset(&W, 0, sizeof(W));
