@@ -960,6 +960,16 @@ int mm_bot_on_action(struct mm_bot *b, const char *body, size_t len, char **out)
 	return status;
 }
 
+int mm_bot_set_self(struct mm_bot *b, const char *user_id)
+{
+	char *n = user_id ? strdup(user_id) : NULL;
+	if (user_id && !n)
+		return -ENOMEM;
+	free(b->bot_id);
+	b->bot_id = n;
+	return 0;
+}
+
 size_t mm_bot_pending(const struct mm_bot *b)
 {
 	size_t n = 0;

@@ -85,6 +85,10 @@ struct mm_bot;
 int mm_bot_new(const struct mm_bot_opts *o, struct mm_bot **out, char *err, size_t errlen);
 void mm_bot_free(struct mm_bot *b);
 
+/* The bot's own user id, once the connection knows it (its posts are
+ * then ignored). -ENOMEM. */
+int mm_bot_set_self(struct mm_bot *b, const char *user_id);
+
 /* WebSocket events (mm_conn's on_event). */
 void mm_bot_on_event(struct mm_bot *b, const char *event, const cJSON *data,
 		     const cJSON *broadcast);

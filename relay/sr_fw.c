@@ -14,6 +14,8 @@ struct sr_fw {
 	struct sr_pollsync *ps;
 	char **deny; /* NULL-terminated copy for fw_host_normalize */
 	enum fw_scope scope;
+	struct sr_relay *relay;
+	struct sr_relay_hooks hooks;
 };
 
 static size_t poll_fn(void *obj, struct pollfd *fds, size_t max, uint64_t *deadline)
@@ -83,6 +85,8 @@ void sr_fw_free(struct sr_fw *f)
 {
 	if (!f)
 		return;
+	if (f->relay)
+		sr_relay_remove_hooks(f->relay, &f->hooks);
 	sr_pollsync_free(f->ps);
 	fw_free(f->fw);
 	free(f->deny);
@@ -135,4 +139,18 @@ void sr_fw_session_ended(struct sr_fw *f, const char *session)
 		return;
 	fw_session_ended(f->fw, session, NULL, NULL);
 	sr_fw_kick(f);
+}
+
+static void on_state(void *data, const char *id, enum sr_rstate st, const char *why)
+{
+	(void)why;
+	if (st == SR_RS_ENDED)
+		sr_fw_session_ended(data, id);
+}
+
+int sr_fw_follow(struct sr_fw *f, struct sr_relay *relay)
+{
+	f->relay = relay;
+	f->hooks = (struct sr_relay_hooks){.on_state = on_state, .data = f};
+	return sr_relay_add_hooks(relay, &f->hooks);
 }

@@ -15,6 +15,7 @@
 #include "fw.h"
 #include "sr_config.h"
 #include "sr_loop.h"
+#include "sr_relay.h"
 
 struct sr_fw;
 
@@ -36,5 +37,9 @@ int sr_fw_approve(struct sr_fw *f, const char *session, const char *host, const 
 void sr_fw_deny(struct sr_fw *f, const char *session, const char *host, const char *user,
 		const char *reason);
 void sr_fw_session_ended(struct sr_fw *f, const char *session);
+
+/* Listens to the relay: when a session ends, its session-scoped approvals
+ * go (sr_fw_session_ended). The relay must outlive f. */
+int sr_fw_follow(struct sr_fw *f, struct sr_relay *relay);
 
 #endif

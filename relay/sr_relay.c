@@ -871,6 +871,17 @@ size_t sr_relay_list(const struct sr_relay *r, const char **ids, size_t max)
 	return n;
 }
 
+cJSON *sr_relay_state_section(struct sr_relay *r, const char *name)
+{
+	return r ? sr_state_section(r->state, name) : NULL;
+}
+
+void sr_relay_save(struct sr_relay *r)
+{
+	if (r)
+		rs_save(r);
+}
+
 size_t sr_relay_nhosts(const struct sr_relay *r)
 {
 	return r ? r->nhosts : 0;

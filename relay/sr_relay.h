@@ -45,6 +45,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "sr_config.h"
 #include "sr_host.h"
 #include "sr_loop.h"
@@ -136,6 +138,12 @@ int sr_relay_info(const struct sr_relay *r, const char *id, struct sr_relay_info
 /* Ids of the sessions that have not ended, up to max; returns how many
  * there are in all. */
 size_t sr_relay_list(const struct sr_relay *r, const char **ids, size_t max);
+
+/* A top-level object of the state file for another part of the daemon
+ * (e.g. "chat"), created empty when missing; owned by the relay. Write it
+ * with sr_relay_save. */
+cJSON *sr_relay_state_section(struct sr_relay *r, const char *name);
+void sr_relay_save(struct sr_relay *r);
 
 /* The configured hosts (for status, and tests that drop a connection). */
 size_t sr_relay_nhosts(const struct sr_relay *r);

@@ -12,6 +12,10 @@
 #include "sr_config.h"
 #include "sr_ctl.h"
 #include "sr_ctl_proto.h"
+#include "sr_chat.h"
+#include "sr_fw.h"
+#include "sr_health.h"
+#include "sr_http.h"
 #include "sr_log.h"
 #include "sr_loop.h"
 #include "sr_relay.h"
@@ -63,6 +67,10 @@ int sr_cmd_serve(int argc, char **argv)
 	struct sr_loop *loop = NULL;
 	struct sr_relay *relay = NULL;
 	struct sr_ctl *ctl = NULL;
+	struct sr_fw *fw = NULL;
+	struct sr_http *http = NULL;
+	struct sr_chat *chat = NULL;
+	struct sr_health health = {0};
 	char *sock = NULL;
 	int rc = sr_loop_new(&loop);
 	if (rc == 0)
@@ -78,6 +86,27 @@ int sr_cmd_serve(int argc, char **argv)
 			fprintf(stderr, "smrelay serve: %s\n", err);
 	}
 	if (rc == 0) {
+		rc = sr_fw_new(loop, &cfg, &fw, err, sizeof(err));
+		if (rc == 0)
+			rc = sr_fw_follow(fw, relay);
+		if (rc < 0)
+			fprintf(stderr, "smrelay serve: firewall: %s\n", err[0] ? err : strerror(-rc));
+	}
+	if (rc == 0) {
+		rc = sr_http_new(loop, cfg.listen_addr, &http, err, sizeof(err));
+		if (rc < 0)
+			fprintf(stderr, "smrelay serve: SM_LISTEN_ADDR=%s: %s\n", cfg.listen_addr, err);
+	}
+	if (rc == 0 && cfg.mm_url) {
+		rc = sr_chat_new(loop, &cfg, relay, fw, http, &chat, err, sizeof(err));
+		if (rc < 0)
+			fprintf(stderr, "smrelay serve: %s\n", err);
+	}
+	if (rc == 0) {
+		health = (struct sr_health){.relay = relay, .chat = chat};
+		rc = sr_health_routes(http, &health);
+	}
+	if (rc == 0) {
 		rc = cfg.control_socket ? ((sock = strdup(cfg.control_socket)) ? 0 : -ENOMEM)
 					: sr_ctl_default_path(cfg.state_dir, &sock);
 		struct sr_ctl_opts co = {
@@ -88,13 +117,19 @@ int sr_cmd_serve(int argc, char **argv)
 			fprintf(stderr, "smrelay serve: %s\n", err[0] ? err : strerror(-rc));
 	}
 	if (rc == 0) {
-		sr_log(SR_LOG_INFO, "smrelay %s serving %zu VM host(s), state in %s, control socket %s",
-		       SR_VERSION, cfg.nvm_hosts, cfg.state_dir, sock);
+		sr_log(SR_LOG_INFO, "smrelay %s serving %zu VM host(s), state in %s, control socket %s, "
+		       "HTTP on %s (port %u)%s",
+		       SR_VERSION, cfg.nvm_hosts, cfg.state_dir, sock, cfg.listen_addr, sr_http_port(http),
+		       chat ? ", Mattermost on" : ", no chat (SM_MM_URL unset)");
 		rc = sr_loop_run(loop);
 		if (rc < 0)
 			sr_log(SR_LOG_ERROR, "serve: event loop failed: %s", strerror(-rc));
 	}
-	sr_ctl_free(ctl); /* before the relay: it holds the relay's hooks */
+	/* hook holders before the relay; the listener after the chat */
+	sr_ctl_free(ctl);
+	sr_chat_free(chat);
+	sr_http_free(http);
+	sr_fw_free(fw);
 	sr_relay_free(relay);
 	sr_loop_free(loop);
 	free(sock);

@@ -1,0 +1,320 @@
+/* sr_chat.c — Mattermost wired into the daemon (see sr_chat.h). */
+#include "sr_chat.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "mm_bot.h"
+#include "mm_conn.h"
+#include "sr_log.h"
+#include "sr_pollsync.h"
+
+#define SAVE_DELAY_MS 1000 /* coalesces state writes after bursts of events */
+
+struct sr_chat {
+	struct sr_loop *loop;
+	const struct sr_config *cfg;
+	struct sr_relay *relay;
+	struct sr_fw *fw;
+	struct sr_http *http;
+	struct mm_conn *conn;
+	struct sr_pollsync *ps;
+	struct mm_bot *bot;
+	struct sr_relay_hooks hooks;
+	struct sr_timer *save;
+	bool up;
+};
+
+/* ---- persistence ------------------------------------------------------------- */
+
+static void save_cb(struct sr_timer *t, void *data)
+{
+	(void)t;
+	struct sr_chat *c = data;
+	cJSON *sec = sr_relay_state_section(c->relay, "chat");
+	cJSON *now = mm_bot_save(c->bot);
+	if (!sec || !now) {
+		cJSON_Delete(now);
+		return;
+	}
+	while (sec->child)
+		cJSON_Delete(cJSON_DetachItemViaPointer(sec, sec->child));
+	cJSON *x;
+	while ((x = now->child)) /* move the items over */
+		cJSON_AddItemToObject(sec, x->string, cJSON_DetachItemViaPointer(now, x));
+	cJSON_Delete(now);
+	sr_relay_save(c->relay);
+}
+
+static void dirty(struct sr_chat *c)
+{
+	if (!sr_timer_armed(c->save))
+		sr_timer_rearm(c->save, SAVE_DELAY_MS);
+}
+
+/* ---- the bot's io -------------------------------------------------------------- */
+
+static long io_rest(void *ctx, const char *method, const char *path, const cJSON *body, int prio,
+		    const char *key, mm_bot_rest_cb cb, void *data)
+{
+	struct sr_chat *c = ctx;
+	long h = mm_rest(c->conn, method, path, body, (enum mm_prio)prio, key, cb, data);
+	sr_pollsync_update(c->ps);
+	dirty(c);
+	return h;
+}
+
+static int io_start(void *ctx, int argc, const char *const *argv, const char *owner,
+		    mm_bot_done_cb done, void *data, char *id_out, char *err, size_t errlen)
+{
+	struct sr_chat *c = ctx;
+	return sr_relay_start(c->relay, argc, argv, owner, done, data, id_out, err, errlen);
+}
+
+static int io_stop(void *ctx, const char *id, mm_bot_done_cb done, void *data, char *err,
+		   size_t errlen)
+{
+	struct sr_chat *c = ctx;
+	return sr_relay_stop(c->relay, id, done, data, err, errlen);
+}
+
+static int io_send(void *ctx, const char *id, const char *text)
+{
+	struct sr_chat *c = ctx;
+	return sr_relay_send_text(c->relay, id, text);
+}
+
+static int io_keys(void *ctx, const char *id, const char *spec, char *err, size_t errlen)
+{
+	struct sr_chat *c = ctx;
+	return sr_relay_send_keys(c->relay, id, spec, err, errlen);
+}
+
+static int io_resize(void *ctx, const char *id, unsigned cols, unsigned rows)
+{
+	struct sr_chat *c = ctx;
+	return sr_relay_resize(c->relay, id, cols, rows);
+}
+
+static int io_describe(void *ctx, const char *id, char *buf, size_t len)
+{
+	struct sr_chat *c = ctx;
+	struct sr_relay_info in;
+	if (sr_relay_info(c->relay, id, &in) < 0)
+		return -ENOENT;
+	long long age = (long long)(time(NULL) - in.created);
+	snprintf(buf, len, "%s, %s on %s, owner %s, %lld min, %ux%u", sr_rstate_name(in.state),
+		 in.project ? in.project : "?", in.host ? in.host : "?", in.owner ? in.owner : "?",
+		 age / 60, in.cols, in.rows);
+	return 0;
+}
+
+static int io_check(void *ctx, const char *host, char *norm, size_t nlen, char *why, size_t wlen)
+{
+	struct sr_chat *c = ctx;
+	return sr_fw_check(c->fw, host, norm, nlen, why, wlen);
+}
+
+static int io_approve(void *ctx, const char *session, const char *host, const char *user,
+		      mm_bot_fw_cb done, void *data)
+{
+	struct sr_chat *c = ctx;
+	dirty(c);
+	return sr_fw_approve(c->fw, session, host, user, done, data);
+}
+
+static void io_deny(void *ctx, const char *session, const char *host, const char *user)
+{
+	struct sr_chat *c = ctx;
+	dirty(c);
+	sr_fw_deny(c->fw, session, host, user, "denied in chat");
+}
+
+static int io_random(void *ctx, void *buf, size_t n)
+{
+	(void)ctx;
+	return getrandom(buf, n, 0) == (ssize_t)n ? 0 : -EIO;
+}
+
+/* ---- connection and relay events ---------------------------------------------- */
+
+static void on_event(void *data, const char *event, const cJSON *ev, const cJSON *bc, long seq)
+{
+	(void)seq;
+	struct sr_chat *c = data;
+	mm_bot_on_event(c->bot, event, ev, bc);
+}
+
+static void on_connected(void *data, bool resumed)
+{
+	struct sr_chat *c = data;
+	c->up = true;
+	const char *me = mm_conn_user_id(c->conn);
+	if (me && *me)
+		mm_bot_set_self(c->bot, me);
+	sr_log(SR_LOG_INFO, "chat: connected to Mattermost%s", resumed ? " (resumed)" : "");
+}
+
+static void on_gap(void *data)
+{
+	struct sr_chat *c = data;
+	sr_log(SR_LOG_INFO, "chat: events may have been missed; fetching posts since the last one seen");
+	mm_bot_on_gap(c->bot);
+}
+
+static void on_status(void *data, int up, const char *why)
+{
+	struct sr_chat *c = data;
+	c->up = up == 1;
+	if (up < 1)
+		sr_log(up < 0 ? SR_LOG_ERROR : SR_LOG_WARN, "chat: %s", why ? why : "disconnected");
+}
+
+static void hook_op(void *data, const char *id, const struct vt_op *op)
+{
+	struct sr_chat *c = data;
+	mm_bot_on_op(c->bot, id, op);
+}
+
+static void hook_state(void *data, const char *id, enum sr_rstate st, const char *why)
+{
+	struct sr_chat *c = data;
+	if (st == SR_RS_ENDED) {
+		mm_bot_on_state(c->bot, id, 1, 0, why);
+	} else if (st == SR_RS_DETACHED && why && strcmp(why, "starting")) {
+		mm_bot_on_state(c->bot, id, 0, 1, why);
+	} else if (st == SR_RS_RUNNING && why && !strcmp(why, "reattached")) {
+		mm_bot_on_state(c->bot, id, 0, 0, why);
+	}
+	dirty(c);
+}
+
+static void route_action(void *data, const struct sr_http_req *req, struct sr_http_resp *resp)
+{
+	struct sr_chat *c = data;
+	char *reply = NULL;
+	resp->status = mm_bot_on_action(c->bot, req->body, req->body_len, &reply);
+	resp->body = reply ? reply : strdup("{}");
+	resp->body_len = resp->body ? strlen(resp->body) : 0;
+	dirty(c);
+}
+
+static size_t poll_fn(void *obj, struct pollfd *fds, size_t max, uint64_t *deadline)
+{
+	*deadline = UINT64_MAX;
+	return mm_conn_poll(obj, fds, max, deadline);
+}
+
+static void step_fn(void *obj)
+{
+	mm_conn_step(obj);
+}
+
+int sr_chat_new(struct sr_loop *loop, const struct sr_config *cfg, struct sr_relay *relay,
+		struct sr_fw *fw, struct sr_http *http, struct sr_chat **out, char *err,
+		size_t errlen)
+{
+	*out = NULL;
+	if (!cfg->mm_url || !fw || !http) {
+		snprintf(err, errlen, "chat: needs SM_MM_URL, the firewall and the HTTP listener");
+		return -EINVAL;
+	}
+	char cb_url[512];
+	if (cfg->callback_url)
+		snprintf(cb_url, sizeof(cb_url), "%s", cfg->callback_url);
+	else
+		snprintf(cb_url, sizeof(cb_url), "http://127.0.0.1:%u/mm/action", sr_http_port(http));
+	struct sr_chat *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->loop = loop;
+	c->cfg = cfg;
+	c->relay = relay;
+	c->fw = fw;
+	c->http = http;
+	struct mm_bot_opts bo = {
+		.trigger = cfg->bot_trigger,
+		.allowed_users = (const char *const *)cfg->allowed_users,
+		.callback_url = cb_url,
+		.io = {.ctx = c, .rest = io_rest, .start = io_start, .stop = io_stop,
+		       .send_text = io_send, .send_keys = io_keys, .resize = io_resize,
+		       .describe = io_describe, .check_host = io_check, .approve = io_approve,
+		       .deny = io_deny, .random = io_random},
+	};
+	int rc = mm_bot_new(&bo, &c->bot, err, errlen);
+	if (rc == 0) {
+		const cJSON *saved = sr_relay_state_section(relay, "chat");
+		if (saved)
+			mm_bot_load(c->bot, saved);
+		/* armed once now (a harmless first save), then on demand */
+		rc = sr_loop_timer(loop, SAVE_DELAY_MS, save_cb, c, &c->save);
+	}
+	if (rc == 0) {
+		struct mm_conn_opts co = {
+			.url = cfg->mm_url,
+			.token = cfg->mm_token,
+			.ca_file = cfg->mm_ca_file,
+			.insecure = cfg->mm_insecure,
+			.rate_per_sec = cfg->mm_rate,
+			.burst = cfg->mm_burst,
+			.on_event = on_event,
+			.on_connected = on_connected,
+			.on_gap = on_gap,
+			.on_status = on_status,
+			.data = c,
+		};
+		rc = mm_conn_new(&co, &c->conn, err, errlen);
+	}
+	if (rc == 0)
+		rc = sr_pollsync_new(loop, poll_fn, step_fn, c->conn, &c->ps);
+	if (rc == 0)
+		rc = sr_http_route(http, "POST", "/mm/action", route_action, c);
+	if (rc == 0) {
+		c->hooks = (struct sr_relay_hooks){.on_op = hook_op, .on_state = hook_state, .data = c};
+		rc = sr_relay_add_hooks(relay, &c->hooks);
+	}
+	if (rc < 0) {
+		if (!err[0])
+			snprintf(err, errlen, "chat: %s", strerror(-rc));
+		sr_chat_free(c);
+		return rc;
+	}
+	if (cfg->nallowed_users == 0)
+		sr_log(SR_LOG_WARN, "chat: SM_ALLOWED_USERS is empty: nobody can start sessions from chat");
+	sr_log(SR_LOG_INFO, "chat: bot %s, button callbacks at %s", cfg->bot_trigger, cb_url);
+	*out = c;
+	return 0;
+}
+
+void sr_chat_free(struct sr_chat *c)
+{
+	if (!c)
+		return;
+	if (c->save) {
+		if (sr_timer_armed(c->save))
+			save_cb(c->save, c); /* write what is pending */
+		sr_timer_cancel(c->save);
+	}
+	sr_relay_remove_hooks(c->relay, &c->hooks);
+	/* the route stays registered: the HTTP listener is freed right after
+	 * (sr_serve), with the loop no longer running */
+	sr_pollsync_free(c->ps);
+	mm_conn_free(c->conn);
+	mm_bot_free(c->bot);
+	free(c);
+}
+
+int sr_chat_connected(const struct sr_chat *c)
+{
+	return c && c->up;
+}
+
+size_t sr_chat_pending(const struct sr_chat *c)
+{
+	return c ? mm_bot_pending(c->bot) : 0;
+}
