@@ -281,7 +281,9 @@ const char *sr_host_name(const struct sr_host *h)
 
 int sr_host_ready(const struct sr_host *h)
 {
-	return h && h->ready;
+	/* a connection that just failed is not ready, even before its
+	 * deferred teardown ran */
+	return h && h->ready && h->ssh && sr_ssh_status(h->ssh) >= 0;
 }
 
 struct sr_ssh_driver *sr_host_driver(const struct sr_host *h)

@@ -669,13 +669,18 @@ int sr_relay_start(struct sr_relay *r, int argc, const char *const *argv, const 
 	}
 	s->h = pick_host(r);
 	if (!s->h) {
-		if (r->nhosts == 0)
+		if (r->nhosts == 0) {
 			snprintf(err, errlen, "no VM host is configured (SM_VM_HOST)");
-		else
-			snprintf(err, errlen, "no VM host is reachable (%s: %s)",
-				 sr_host_name(r->hosts[0]),
-				 sr_host_last_error(r->hosts[0])[0] ? sr_host_last_error(r->hosts[0])
-								    : "connecting");
+		} else {
+			size_t k = (size_t)snprintf(err, errlen, "no VM host is reachable");
+			for (size_t i = 0; i < r->nhosts && k < errlen; i++) {
+				const char *le = sr_host_last_error(r->hosts[i]);
+				k += (size_t)snprintf(err + k, errlen - k, "%s%s: %s", i ? "; " : " (",
+						      sr_host_name(r->hosts[i]), le[0] ? le : "connecting");
+			}
+			if (k + 1 < errlen)
+				strcat(err, ")");
+		}
 		rc = -EHOSTUNREACH;
 		goto fail;
 	}

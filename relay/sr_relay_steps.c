@@ -40,11 +40,16 @@ static void last_line(const struct sr_exec_res *res, char *buf, size_t len)
 		snprintf(buf, len, "%.*s", (int)(n - b), t + b);
 }
 
-/* A connection failure is the host's business (host_down detaches the
- * session or fails the start); anything else is this step's. */
-static int conn_failure(const struct sr_exec_res *res)
+/* A failure of the connection itself is the host's business (host_down
+ * detaches the session or fails the start). Anything else — a timeout, a
+ * channel the server refused (sshd's MaxSessions) — is this step's: judged
+ * by the connection's state, not by the code. */
+static int conn_failure(const struct rsess *s, const struct sr_exec_res *res)
 {
-	return res->rc < 0 && res->rc != -ETIMEDOUT;
+	if (res->rc >= 0)
+		return 0;
+	struct sr_ssh_driver *d = sr_host_driver(s->h);
+	return !d || sr_ssh_status(sr_ssh_driver_ssh(d)) < 0;
 }
 
 static void fail(struct rsess *s, bool cleanup, const char *fmt, const char *a, const char *b)
@@ -79,7 +84,7 @@ static void repo_done(void *data, const struct sr_exec_res *res)
 {
 	struct rsess *s = data;
 	s->job = NULL;
-	if (conn_failure(res))
+	if (conn_failure(s, res))
 		return;
 	s->step = STEP_NONE;
 	char msg[512];
@@ -141,7 +146,7 @@ static void create_done(void *data, const struct sr_exec_res *res)
 {
 	struct rsess *s = data;
 	s->job = NULL;
-	if (conn_failure(res))
+	if (conn_failure(s, res))
 		return;
 	s->step = STEP_NONE;
 	if (res->rc < 0 || res->status != 0) {
@@ -177,7 +182,7 @@ static void holder_done(void *data, const struct sr_exec_res *res)
 {
 	struct rsess *s = data;
 	s->job = NULL;
-	if (conn_failure(res))
+	if (conn_failure(s, res))
 		return;
 	s->step = STEP_NONE;
 	if (res->rc < 0 || res->status != 0) {
@@ -333,7 +338,7 @@ static void alive_done(void *data, const struct sr_exec_res *res)
 {
 	struct rsess *s = data;
 	s->job = NULL;
-	if (conn_failure(res))
+	if (conn_failure(s, res))
 		return;
 	s->step = STEP_NONE;
 	if (res->rc == 0 && res->status == 0) {
@@ -366,7 +371,7 @@ static void running_done(void *data, const struct sr_exec_res *res)
 {
 	struct rsess *s = data;
 	s->job = NULL;
-	if (conn_failure(res))
+	if (conn_failure(s, res))
 		return;
 	s->step = STEP_NONE;
 	if (res->rc < 0 || res->status != 0) {
@@ -411,7 +416,7 @@ static void remove_done(void *data, const struct sr_exec_res *res)
 {
 	struct rsess *s = data;
 	s->job = NULL;
-	if (conn_failure(res))
+	if (conn_failure(s, res))
 		return; /* host_down: STOPPING ends with cleanup left for later */
 	s->step = STEP_NONE;
 	if (res->rc < 0 || res->status != 0) {
