@@ -913,6 +913,77 @@ static void approved(void *data, int rc, const char *msg)
 	free(r);
 }
 
+/* The decision itself (a click or the operator's CLI): the firewall is
+ * asked (approve) or the denial recorded and typed; outcome says what the
+ * card should show now. */
+static void decide(struct mm_bot *b, struct thread *t, struct card *c, bool approve,
+		   const char *user, char *outcome, size_t len)
+{
+	c->decided = true;
+	if (!approve) {
+		b->io.deny(b->io.ctx, t->session, c->host, user);
+		type_marker(b, t->session, "DENIED", c->host);
+		snprintf(outcome, len, "Denied by @%s", user ? user : "?");
+		return;
+	}
+	snprintf(outcome, len, "Approving %s (asked by @%s)…", c->host, user ? user : "?");
+	struct cref *r = calloc(1, sizeof(*r));
+	if (!r)
+		return;
+	r->b = b;
+	snprintf(r->session, sizeof(r->session), "%s", t->session);
+	snprintf(r->rid, sizeof(r->rid), "%s", c->rid);
+	if (b->io.approve(b->io.ctx, t->session, c->host, user, approved, r) < 0) {
+		free(r);
+		snprintf(outcome, len, "Approval failed: the firewall refused %s", c->host);
+		type_marker(b, t->session, "DENIED", c->host);
+	}
+}
+
+int mm_bot_decide(struct mm_bot *b, const char *rid, bool approve, const char *user, char *msg,
+		  size_t len)
+{
+	struct thread *t = NULL;
+	struct card *c = rid ? find_card(b, rid, &t) : NULL;
+	if (!c) {
+		snprintf(msg, len, "no pending request %s", rid ? rid : "");
+		return -ENOENT;
+	}
+	if (c->decided) {
+		snprintf(msg, len, "request %s was already decided", rid);
+		return -EALREADY;
+	}
+	char outcome[400];
+	decide(b, t, c, approve, user, outcome, sizeof(outcome));
+	snprintf(msg, len, "%s", outcome);
+	if (c->post_id) {
+		char path[128];
+		snprintf(path, sizeof(path), "/api/v4/posts/%s/patch", c->post_id);
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddItemToObject(o, "props", card_props(b, c, NULL, outcome));
+		b->io.rest(b->io.ctx, "PUT", path, o, MM_BOT_PRIO_CARD, NULL, NULL, NULL);
+		cJSON_Delete(o);
+	}
+	return 0;
+}
+
+cJSON *mm_bot_pending_json(const struct mm_bot *b)
+{
+	cJSON *a = cJSON_CreateArray();
+	for (size_t i = 0; a && i < b->nth; i++)
+		for (size_t j = 0; j < b->th[i]->ncards; j++) {
+			const struct card *c = b->th[i]->cards[j];
+			if (c->decided)
+				continue;
+			cJSON *o = cJSON_CreateObject();
+			cJSON_AddStringToObject(o, "request", c->rid);
+			cJSON_AddStringToObject(o, "host", c->host);
+			cJSON_AddStringToObject(o, "session", b->th[i]->session);
+			cJSON_AddItemToArray(a, o);
+		}
+	return a;
+}
+
 int mm_bot_on_action(struct mm_bot *b, const char *body, size_t len, char **out)
 {
 	*out = NULL;
@@ -930,28 +1001,9 @@ int mm_bot_on_action(struct mm_bot *b, const char *body, size_t len, char **out)
 		*out = action_reply(b, c, NULL, "You are not allowed to decide network requests for this session.");
 	} else if (c->decided) {
 		*out = action_reply(b, c, NULL, "This request was already decided.");
-	} else if (!strcmp(action, "approve")) {
-		c->decided = true;
-		struct cref *r = calloc(1, sizeof(*r));
+	} else if (!strcmp(action, "approve") || !strcmp(action, "deny")) {
 		char outcome[400];
-		snprintf(outcome, sizeof(outcome), "Approving %s (asked by @%s)…", c->host, uname ? uname : "?");
-		if (r) {
-			r->b = b;
-			snprintf(r->session, sizeof(r->session), "%s", t->session);
-			snprintf(r->rid, sizeof(r->rid), "%s", c->rid);
-			if (b->io.approve(b->io.ctx, t->session, c->host, uname ? uname : uid, approved, r) < 0) {
-				free(r);
-				snprintf(outcome, sizeof(outcome), "Approval failed: the firewall refused %s", c->host);
-				type_marker(b, t->session, "DENIED", c->host);
-			}
-		}
-		*out = action_reply(b, c, outcome, NULL);
-	} else if (!strcmp(action, "deny")) {
-		c->decided = true;
-		b->io.deny(b->io.ctx, t->session, c->host, uname ? uname : uid);
-		type_marker(b, t->session, "DENIED", c->host);
-		char outcome[400];
-		snprintf(outcome, sizeof(outcome), "Denied by @%s", uname ? uname : "?");
+		decide(b, t, c, !strcmp(action, "approve"), uname ? uname : uid, outcome, sizeof(outcome));
 		*out = action_reply(b, c, outcome, NULL);
 	} else {
 		status = 400;

@@ -36,6 +36,7 @@
 #define MM_BOT_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -104,6 +105,16 @@ void mm_bot_on_state(struct mm_bot *b, const char *session, int ended, int detac
 /* A button click: body is Mattermost's PostActionIntegrationRequest. Returns
  * the HTTP status (200, 400, 403) and *reply (JSON, malloc'ed, may be NULL). */
 int mm_bot_on_action(struct mm_bot *b, const char *body, size_t len, char **reply);
+
+/* A decision from outside the chat (the operator's `smrelay approve|deny`,
+ * authorised by the control socket): like a click by user, no secret
+ * needed; the card is updated. -ENOENT (unknown request), -EALREADY; msg
+ * says what happened. */
+int mm_bot_decide(struct mm_bot *b, const char *rid, bool approve, const char *user, char *msg,
+		  size_t len);
+
+/* Pending approvals: [{"request", "host", "session"}]. Caller deletes. */
+cJSON *mm_bot_pending_json(const struct mm_bot *b);
 
 /* Pending approvals, for status and the operator's view. */
 size_t mm_bot_pending(const struct mm_bot *b);

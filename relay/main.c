@@ -21,6 +21,11 @@ static void usage(FILE *out)
 		"  keys <session> <spec>         named keys, e.g. 'down*3 enter', ctrl-c\n"
 		"  resize <session> <C>x<R>      set the session's size\n"
 		"  stop <session>                stop it (its container goes; worktrees stay)\n"
+		"  allow <host> [--session S]    allow a host through the firewall\n"
+		"  revoke <host>                 remove it from the allowlist\n"
+		"  allowed                       the allowlist\n"
+		"  approve|deny <request-id>     decide a pending network request\n"
+		"  audit [--since T] [--json]    the audit log\n"
 		"  replay [--cols N] [--rows N] [--timing FILE] [--offset BYTES] [--screen] FILE\n"
 		"          replay a recorded terminal stream through the vt engine and print\n"
 		"          what the chat would receive (JSON lines), or the screen (--screen)\n"
@@ -47,8 +52,9 @@ int main(int argc, char **argv)
 		printf("smrelay %s\n", SR_VERSION);
 		return 0;
 	}
-	static const char *const client_cmds[] = {"start", "list", "screen", "send",
-						  "keys", "resize", "stop", NULL};
+	static const char *const client_cmds[] = {"start", "list", "screen", "send", "keys",
+						  "resize", "stop", "allow", "revoke", "allowed",
+						  "approve", "deny", "audit", NULL};
 	for (size_t i = 0; client_cmds[i]; i++)
 		if (!strcmp(cmd, client_cmds[i]))
 			return sr_cmd_client(argc - 1, argv + 1);

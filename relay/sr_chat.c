@@ -318,3 +318,17 @@ size_t sr_chat_pending(const struct sr_chat *c)
 {
 	return c ? mm_bot_pending(c->bot) : 0;
 }
+
+int sr_chat_decide(struct sr_chat *c, const char *request, int approve, const char *user,
+		   char *msg, size_t len)
+{
+	int rc = mm_bot_decide(c->bot, request, approve != 0, user, msg, len);
+	sr_pollsync_update(c->ps);
+	dirty(c);
+	return rc;
+}
+
+cJSON *sr_chat_pending_json(const struct sr_chat *c)
+{
+	return c ? mm_bot_pending_json(c->bot) : cJSON_CreateArray();
+}

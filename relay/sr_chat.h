@@ -13,6 +13,7 @@
 #ifndef SR_CHAT_H
 #define SR_CHAT_H
 
+#include <cjson/cJSON.h>
 #include <stddef.h>
 
 #include "sr_config.h"
@@ -30,6 +31,13 @@ void sr_chat_free(struct sr_chat *c);
 
 /* 1 while the WebSocket is up (readiness). */
 int sr_chat_connected(const struct sr_chat *c);
+
+/* The operator decides a pending request (smrelay approve|deny). */
+int sr_chat_decide(struct sr_chat *c, const char *request, int approve, const char *user,
+		   char *msg, size_t len);
+
+/* Pending requests as [{"request","host","session"}] (caller deletes). */
+cJSON *sr_chat_pending_json(const struct sr_chat *c);
 
 /* Pending approval cards (status, metrics). */
 size_t sr_chat_pending(const struct sr_chat *c);

@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fw_audit.h"
 #include "sr_ctl_proto.h"
 #include "sr_log.h"
 
@@ -48,6 +49,9 @@ struct saved_size {
 struct sr_ctl {
 	struct sr_loop *loop;
 	struct sr_relay *relay;
+	struct sr_fw *fw;
+	struct sr_chat *chat;
+	char *audit_path;
 	char *path;
 	gid_t group;
 	bool has_group;
@@ -272,6 +276,7 @@ static void cmd_list(struct client *k)
 		return;
 	}
 	n = sr_relay_list(c->relay, ids, n);
+	cJSON *pending = c->chat ? sr_chat_pending_json(c->chat) : NULL;
 	for (size_t i = 0; i < n; i++) {
 		struct sr_relay_info in;
 		if (sr_relay_info(c->relay, ids[i], &in) < 0)
@@ -288,8 +293,17 @@ static void cmd_list(struct client *k)
 		cJSON_AddNumberToObject(s, "attached", sr_ctl_attached(c, in.id));
 		if (in.workdir)
 			cJSON_AddStringToObject(s, "workdir", in.workdir);
+		cJSON *pa = cJSON_AddArrayToObject(s, "pending");
+		const cJSON *p;
+		cJSON_ArrayForEach(p, pending)
+		{
+			const cJSON *ps = cJSON_GetObjectItemCaseSensitive(p, "session");
+			if (cJSON_IsString(ps) && !strcmp(ps->valuestring, in.id))
+				cJSON_AddItemToArray(pa, cJSON_Duplicate(p, 1));
+		}
 		cJSON_AddItemToArray(arr, s);
 	}
+	cJSON_Delete(pending);
 	free(ids);
 	reply(k, o, false);
 }
@@ -385,6 +399,138 @@ static void cmd_attach(struct client *k, const char *id, const cJSON *req)
 	       k->read_only ? " (read-only)" : "");
 }
 
+static void fw_done(void *data, int rc, const char *msg)
+{
+	struct client *k = data;
+	if (k->orphan) {
+		client_free(k);
+		return;
+	}
+	k->st = C_REQ;
+	if (rc < 0) {
+		reply_error(k, rc, msg, NULL);
+		return;
+	}
+	cJSON *o = ok_obj();
+	if (msg && *msg)
+		cJSON_AddStringToObject(o, "message", msg);
+	reply(k, o, false);
+}
+
+static void fw_listed(void *data, int rc, const char *const *hosts, size_t n, const char *msg)
+{
+	struct client *k = data;
+	if (k->orphan) {
+		client_free(k);
+		return;
+	}
+	k->st = C_REQ;
+	if (rc < 0) {
+		reply_error(k, rc, msg, NULL);
+		return;
+	}
+	cJSON *o = ok_obj();
+	cJSON *a = cJSON_AddArrayToObject(o, "hosts");
+	for (size_t i = 0; i < n; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateString(hosts[i]));
+	reply(k, o, false);
+}
+
+static void cmd_fw(struct client *k, const char *cmd, const cJSON *req)
+{
+	struct sr_ctl *c = k->ctl;
+	if (!c->fw) {
+		reply_error(k, -EINVAL, "no firewall in this daemon", NULL);
+		return;
+	}
+	const char *host = jstr(req, "host");
+	char err[512] = "";
+	int rc;
+	k->st = C_BUSY;
+	if (!strcmp(cmd, "allowed")) {
+		rc = fw_list(sr_fw_get(c->fw), fw_listed, k);
+	} else if (!host) {
+		rc = -EINVAL;
+		snprintf(err, sizeof(err), "%s needs a host", cmd);
+	} else if (!strcmp(cmd, "allow")) {
+		const char *session = jstr(req, "session");
+		struct fw_actor who = {.user = k->user, .session = session,
+				       .scope = session ? FW_SCOPE_SESSION : FW_SCOPE_PERMANENT};
+		rc = fw_add(sr_fw_get(c->fw), host, &who, fw_done, k, err, sizeof(err));
+	} else {
+		struct fw_actor who = {.user = k->user, .scope = FW_SCOPE_PERMANENT};
+		rc = fw_remove(sr_fw_get(c->fw), host, &who, fw_done, k, err, sizeof(err));
+	}
+	sr_fw_kick(c->fw);
+	if (rc < 0) {
+		k->st = C_REQ;
+		reply_error(k, rc, err, NULL);
+	}
+}
+
+static void cmd_decide(struct client *k, const char *cmd, const char *request)
+{
+	struct sr_ctl *c = k->ctl;
+	if (!c->chat) {
+		reply_error(k, -ENOENT, "no chat: there are no approval requests", NULL);
+		return;
+	}
+	char msg[512];
+	int rc = sr_chat_decide(c->chat, request, !strcmp(cmd, "approve"), k->user, msg, sizeof(msg));
+	if (rc < 0) {
+		reply_error(k, rc, msg, NULL);
+		return;
+	}
+	cJSON *o = ok_obj();
+	cJSON_AddStringToObject(o, "message", msg);
+	reply(k, o, false);
+}
+
+struct audit_acc {
+	cJSON *arr;
+	size_t n;
+};
+
+static int audit_rec(void *data, const struct fw_audit_rec *r)
+{
+	struct audit_acc *a = data;
+	cJSON *o = cJSON_CreateObject();
+	char t[40];
+	fw_audit_time(r->time_ms, t, sizeof(t));
+	cJSON_AddStringToObject(o, "time", t);
+	const char *k[] = {"action", "op", "host", "user", "session", "scope", "backend", "result", "message"};
+	const char *v[] = {r->action, r->op, r->host, r->user, r->session, r->scope, r->backend, r->result, r->message};
+	for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++)
+		if (v[i])
+			cJSON_AddStringToObject(o, k[i], v[i]);
+	cJSON_AddItemToArray(a->arr, o);
+	/* keep the newest 2000: a reply stays well under the frame limit */
+	if (++a->n > 2000)
+		cJSON_DeleteItemFromArray(a->arr, 0);
+	return 0;
+}
+
+static void cmd_audit(struct client *k, const cJSON *req)
+{
+	struct sr_ctl *c = k->ctl;
+	if (!c->audit_path) {
+		reply_error(k, -ENOENT, "no audit log is kept (set SM_AUDIT_LOG)", NULL);
+		return;
+	}
+	const cJSON *since = cJSON_GetObjectItemCaseSensitive(req, "since");
+	cJSON *o = ok_obj();
+	struct audit_acc a = {.arr = cJSON_AddArrayToObject(o, "records")};
+	char err[512] = "";
+	int rc = fw_audit_read(c->audit_path, cJSON_IsNumber(since) ? (int64_t)since->valuedouble : 0,
+			       audit_rec, &a, NULL, err, sizeof(err));
+	if (rc < 0 && rc != -ENOENT) {
+		cJSON_Delete(o);
+		reply_error(k, rc, err, NULL);
+		return;
+	}
+	reply(k, o, false);
+}
+
 static void dispatch(struct client *k, const char *line)
 {
 	cJSON *req = cJSON_Parse(line);
@@ -414,6 +560,16 @@ static void dispatch(struct client *k, const char *line)
 		cmd_list(k);
 	} else if (!strcmp(cmd, "start")) {
 		cmd_start(k, req);
+	} else if (!strcmp(cmd, "allow") || !strcmp(cmd, "revoke") || !strcmp(cmd, "allowed")) {
+		cmd_fw(k, cmd, req);
+	} else if (!strcmp(cmd, "approve") || !strcmp(cmd, "deny")) {
+		const char *rq = jstr(req, "request");
+		if (rq)
+			cmd_decide(k, cmd, rq);
+		else
+			reply_error(k, -EINVAL, "missing \"request\" (see smrelay list --json)", NULL);
+	} else if (!strcmp(cmd, "audit")) {
+		cmd_audit(k, req);
 	} else if (!id) {
 		reply_error(k, -EINVAL, "missing session \"id\"", NULL);
 	} else if (!strcmp(cmd, "stop")) {
@@ -709,6 +865,9 @@ int sr_ctl_new(const struct sr_ctl_opts *o, struct sr_ctl **out, char *err, size
 		return -ENOMEM;
 	c->loop = o->loop;
 	c->relay = o->relay;
+	c->fw = o->fw;
+	c->chat = o->chat;
+	c->audit_path = o->audit_path ? strdup(o->audit_path) : NULL;
 	c->fd = -1;
 	c->path = strdup(o->path);
 	if (!c->path) {
@@ -786,6 +945,7 @@ int sr_ctl_new(const struct sr_ctl_opts *o, struct sr_ctl **out, char *err, size
 fail:
 	if (c->fd >= 0)
 		close(c->fd);
+	free(c->audit_path);
 	free(c->path);
 	free(c);
 	return rc;
@@ -815,6 +975,7 @@ void sr_ctl_free(struct sr_ctl *c)
 	close(c->fd);
 	unlink(c->path);
 	free(c->path);
+	free(c->audit_path);
 	free(c);
 }
 

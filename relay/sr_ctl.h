@@ -2,7 +2,10 @@
  * sr_ctl.h — the daemon's control socket: a unix socket (mode 0600, or
  * 0660 with SM_CONTROL_GROUP) through which `smrelay start|list|screen|
  * send|keys|resize|stop|attach` operate the relay (protocol in
- * sr_ctl_proto.h).
+ * sr_ctl_proto.h), and `smrelay allow|revoke|allowed|approve|deny|audit`
+ * reach the firewall, the chat's pending requests and the audit log —
+ * the same validation and audit path as a click, with the local user's
+ * name.
  *
  * Peers are checked with SO_PEERCRED: the daemon's own user, root, or a
  * member of the configured group; anyone else is answered "permission
@@ -27,6 +30,8 @@
 #include <sys/types.h>
 
 #include "sr_loop.h"
+#include "sr_chat.h"
+#include "sr_fw.h"
 #include "sr_relay.h"
 
 struct sr_ctl;
@@ -36,6 +41,9 @@ struct sr_ctl_opts {
 	struct sr_relay *relay;
 	const char *path;  /* socket path */
 	const char *group; /* NULL, or a group whose members may connect */
+	struct sr_fw *fw;     /* allow, revoke, allowed (NULL: refused) */
+	struct sr_chat *chat; /* approve, deny, pending (NULL: no chat) */
+	const char *audit_path; /* audit (NULL: none kept) */
 };
 
 int sr_ctl_new(const struct sr_ctl_opts *o, struct sr_ctl **out, char *err, size_t errlen);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "sr_cli.h"
+#include "fw_audit.h"
 #include "sr_ctl_proto.h"
 
 char *sr_ctl_client_path(const char *explicit_path)
@@ -141,6 +142,8 @@ struct common {
 	const char *socket;
 	int json;
 	const char *owner;
+	const char *session;
+	const char *since;
 	int help;
 };
 
@@ -156,6 +159,10 @@ static int common_opts(int argc, char **argv, struct common *c)
 			c->json = 1;
 		else if (!strcmp(argv[i], "--owner") && i + 1 < argc)
 			c->owner = argv[++i];
+		else if (!strcmp(argv[i], "--session") && i + 1 < argc)
+			c->session = argv[++i];
+		else if (!strcmp(argv[i], "--since") && i + 1 < argc)
+			c->since = argv[++i];
 		else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
 			c->help = 1;
 		else if (!strcmp(argv[i], "--"))
@@ -190,6 +197,12 @@ static const char *const USAGE[][2] = {
 	{"keys", "keys <session> <spec>\n  named keys: up down left right enter esc tab ctrl-c pgup ... (e.g. 'down*3 enter')"},
 	{"resize", "resize <session> <cols>x<rows>"},
 	{"stop", "stop <session>\n  stops the session and removes its container (worktrees stay)"},
+	{"allow", "allow <host> [--session S]\n  allows a host through the firewall (for session S only, or permanently)"},
+	{"revoke", "revoke <host>\n  removes a host from the allowlist"},
+	{"allowed", "allowed [--json]\n  the hosts the firewall allows"},
+	{"approve", "approve <request-id>\n  approves a pending network request (ids: smrelay list --json)"},
+	{"deny", "deny <request-id>\n  denies a pending network request"},
+	{"audit", "audit [--since TIME] [--json]\n  the audit log (TIME: unix seconds or 2026-11-23T10:00:00Z)"},
 };
 
 static int usage(const char *cmd, int status)
@@ -204,8 +217,8 @@ static int usage(const char *cmd, int status)
 static void print_list(const cJSON *reply)
 {
 	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(reply, "sessions");
-	printf("%-9s %-32s %-22s %-12s %-6s %-9s %s\n", "ID", "PROJECT", "HOST", "OWNER", "AGE",
-	       "STATE", "ATTACHED");
+	printf("%-9s %-32s %-22s %-12s %-6s %-9s %-8s %s\n", "ID", "PROJECT", "HOST", "OWNER", "AGE",
+	       "STATE", "ATTACHED", "PENDING");
 	time_t now = time(NULL);
 	const cJSON *s;
 	cJSON_ArrayForEach(s, arr)
@@ -221,13 +234,14 @@ static void print_list(const cJSON *reply)
 			snprintf(agebuf, sizeof(agebuf), "%lldh", age / 3600);
 		else
 			snprintf(agebuf, sizeof(agebuf), "%lldd", age / 86400);
-		printf("%-9s %-32s %-22s %-12s %-6s %-9s %d\n",
+		printf("%-9s %-32s %-22s %-12s %-6s %-9s %-8d %d\n",
 		       cJSON_GetObjectItemCaseSensitive(s, "id")->valuestring,
 		       cJSON_GetObjectItemCaseSensitive(s, "project")->valuestring,
 		       cJSON_GetObjectItemCaseSensitive(s, "host")->valuestring,
 		       cJSON_GetObjectItemCaseSensitive(s, "owner")->valuestring, agebuf,
 		       cJSON_GetObjectItemCaseSensitive(s, "state")->valuestring,
-		       cJSON_GetObjectItemCaseSensitive(s, "attached")->valueint);
+		       cJSON_GetObjectItemCaseSensitive(s, "attached")->valueint,
+		       cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(s, "pending")));
 	}
 }
 
@@ -243,7 +257,36 @@ int sr_cmd_client(int argc, char **argv)
 	if (!req)
 		return 1;
 	cJSON_AddStringToObject(req, "cmd", cmd);
-	int need_id = strcmp(cmd, "list") && strcmp(cmd, "start");
+	int fwcmd = !strcmp(cmd, "allow") || !strcmp(cmd, "revoke") || !strcmp(cmd, "allowed") ||
+		    !strcmp(cmd, "approve") || !strcmp(cmd, "deny") || !strcmp(cmd, "audit");
+	int need_id = strcmp(cmd, "list") && strcmp(cmd, "start") && !fwcmd;
+	if (fwcmd) {
+		int want = !strcmp(cmd, "allowed") || !strcmp(cmd, "audit") ? 1 : 2;
+		if (argc != want) {
+			cJSON_Delete(req);
+			return usage(cmd, 2);
+		}
+		if (!strcmp(cmd, "allow") || !strcmp(cmd, "revoke"))
+			cJSON_AddStringToObject(req, "host", argv[1]);
+		if (!strcmp(cmd, "approve") || !strcmp(cmd, "deny"))
+			cJSON_AddStringToObject(req, "request", argv[1]);
+		if (c.session)
+			cJSON_AddStringToObject(req, "session", c.session);
+		if (c.since) {
+			char *end;
+			long long t = strtoll(c.since, &end, 10);
+			int64_t ms;
+			if (*end) {
+				if (fw_audit_parse_time(c.since, &ms) < 0) {
+					fprintf(stderr, "smrelay audit: bad --since '%s'\n", c.since);
+					cJSON_Delete(req);
+					return 2;
+				}
+				t = ms / 1000;
+			}
+			cJSON_AddNumberToObject(req, "since", (double)t);
+		}
+	}
 	if (need_id) {
 		if (argc < 2) {
 			cJSON_Delete(req);
@@ -293,7 +336,7 @@ int sr_cmd_client(int argc, char **argv)
 		}
 		cJSON_AddNumberToObject(req, "cols", cols);
 		cJSON_AddNumberToObject(req, "rows", rows);
-	} else if (argc != (need_id ? 2 : 1)) {
+	} else if (!fwcmd && argc != (need_id ? 2 : 1)) {
 		cJSON_Delete(req);
 		return usage(cmd, 2);
 	}
@@ -311,6 +354,32 @@ int sr_cmd_client(int argc, char **argv)
 			printf("%s\n", cJSON_GetObjectItemCaseSensitive(reply, "id")->valuestring);
 		} else if (!strcmp(cmd, "screen")) {
 			fputs(cJSON_GetObjectItemCaseSensitive(reply, "text")->valuestring, stdout);
+		} else if (!strcmp(cmd, "allowed") || !strcmp(cmd, "audit")) {
+			const cJSON *a = cJSON_GetObjectItemCaseSensitive(reply, !strcmp(cmd, "allowed") ? "hosts" : "records");
+			const cJSON *x;
+			if (c.json) {
+				char *t = cJSON_Print(a);
+				printf("%s\n", t ? t : "[]");
+				free(t);
+			} else {
+				cJSON_ArrayForEach(x, a)
+				{
+					if (cJSON_IsString(x)) {
+						printf("%s\n", x->valuestring);
+						continue;
+					}
+					const char *k[] = {"time", "action", "host", "user", "session", "result", "message"};
+					for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++) {
+						const cJSON *v = cJSON_GetObjectItemCaseSensitive(x, k[i]);
+						printf("%s%s", i ? "  " : "", cJSON_IsString(v) ? v->valuestring : "-");
+					}
+					printf("\n");
+				}
+			}
+		} else {
+			const cJSON *m = cJSON_GetObjectItemCaseSensitive(reply, "message");
+			if (cJSON_IsString(m))
+				printf("%s\n", m->valuestring);
 		}
 	}
 	cJSON_Delete(reply);

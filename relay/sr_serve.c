@@ -110,7 +110,8 @@ int sr_cmd_serve(int argc, char **argv)
 		rc = cfg.control_socket ? ((sock = strdup(cfg.control_socket)) ? 0 : -ENOMEM)
 					: sr_ctl_default_path(cfg.state_dir, &sock);
 		struct sr_ctl_opts co = {
-			.loop = loop, .relay = relay, .path = sock, .group = cfg.control_group};
+			.loop = loop, .relay = relay, .path = sock, .group = cfg.control_group,
+			.fw = fw, .chat = chat, .audit_path = cfg.audit_log};
 		if (rc == 0)
 			rc = sr_ctl_new(&co, &ctl, err, sizeof(err));
 		if (rc < 0)
