@@ -34,6 +34,8 @@ struct client {
 	size_t out_len, out_off, out_cap;
 	enum cstate st;
 	bool orphan; /* closed while a start/stop was pending: freed by its callback */
+	bool dead;   /* closed: freed at the next loop iteration (callers up the
+	              * stack may still look at it) */
 	bool read_only;
 	char id[SR_RELAY_ID_LEN + 1];
 	uid_t uid;
@@ -61,6 +63,8 @@ struct sr_ctl {
 	size_t ncl, capcl;
 	struct saved_size *sz;
 	size_t nsz;
+	struct client **dead;
+	size_t ndead;
 	struct sr_relay_hooks hooks;
 };
 
@@ -70,6 +74,8 @@ static void client_close(struct client *k);
 
 static void update_events(struct client *k)
 {
+	if (k->dead)
+		return;
 	unsigned ev = k->st == C_CLOSING ? 0 : SR_EV_READ;
 	if (k->out_len > k->out_off)
 		ev |= SR_EV_WRITE;
@@ -78,6 +84,8 @@ static void update_events(struct client *k)
 
 static int queue(struct client *k, const void *p, size_t n)
 {
+	if (k->dead)
+		return -EPIPE;
 	if (k->out_len - k->out_off + n > OUT_MAX)
 		return -ENOBUFS;
 	if (k->out_off && k->out_off == k->out_len)
@@ -112,6 +120,10 @@ static void queue_frame(struct client *k, int type, const void *p, size_t n)
  * keep is set. Takes o. */
 static void reply(struct client *k, cJSON *o, bool keep)
 {
+	if (k->dead) {
+		cJSON_Delete(o);
+		return;
+	}
 	char *t = o ? cJSON_PrintUnformatted(o) : NULL;
 	cJSON_Delete(o);
 	if (!t || queue(k, t, strlen(t)) < 0 || queue(k, "\n", 1) < 0) {
@@ -208,8 +220,20 @@ static void client_free(struct client *k)
 	free(k);
 }
 
+static void reap_cb(void *data)
+{
+	struct sr_ctl *c = data;
+	for (size_t i = 0; i < c->ndead; i++)
+		client_free(c->dead[i]);
+	c->ndead = 0;
+}
+
+/* Closes at once, frees later (or from its pending callback). */
 static void client_close(struct client *k)
 {
+	if (k->dead)
+		return;
+	k->dead = true;
 	struct sr_ctl *c = k->ctl;
 	if (k->st == C_ATTACHED && !k->read_only)
 		detach_size(k);
@@ -218,16 +242,21 @@ static void client_close(struct client *k)
 			c->cl[i] = c->cl[--c->ncl];
 			break;
 		}
+	sr_watch_remove(k->w);
+	k->w = NULL;
+	close(k->fd);
+	k->fd = -1;
 	if (k->st == C_BUSY) {
-		/* its start/stop callback still points here: let it free us */
-		sr_watch_remove(k->w);
-		k->w = NULL;
-		close(k->fd);
-		k->fd = -1;
-		k->orphan = true;
+		k->orphan = true; /* its start/stop callback still points here */
 		return;
 	}
-	client_free(k);
+	struct client **n = realloc(c->dead, (c->ndead + 1) * sizeof(*n));
+	if (!n)
+		return; /* a small leak beats a use-after-free */
+	c->dead = n;
+	c->dead[c->ndead++] = k;
+	sr_loop_defer_cancel(c->loop, reap_cb, c);
+	sr_loop_defer(c->loop, reap_cb, c);
 }
 
 static void done_cb(void *data, int rc, const char *id, const char *msg)
@@ -652,6 +681,7 @@ static void handle_frames(struct client *k)
 
 static void client_read(struct client *k)
 {
+	bool eof = false;
 	for (;;) {
 		if (k->in_len == k->in_cap) {
 			if (k->in_cap >= SR_CTL_MAX + SR_CTL_FRAME_HDR) {
@@ -671,7 +701,11 @@ static void client_read(struct client *k)
 			k->in_cap = cap;
 		}
 		ssize_t n = read(k->fd, k->in + k->in_len, k->in_cap - k->in_len);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		if (n == 0) {
+			eof = true; /* a half-close after the request is fine */
+			break;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
 			client_close(k);
 			return;
 		}
@@ -681,8 +715,11 @@ static void client_read(struct client *k)
 	}
 	if (k->st == C_REQ) {
 		unsigned char *nl = memchr(k->in, '\n', k->in_len);
-		if (!nl)
+		if (!nl) {
+			if (eof)
+				client_close(k);
 			return;
+		}
 		*nl = '\0';
 		size_t used = (size_t)(nl - k->in) + 1;
 		char *line = strdup((char *)k->in);
@@ -695,8 +732,14 @@ static void client_read(struct client *k)
 		dispatch(k, line);
 		free(line);
 	}
-	if (k->st == C_ATTACHED)
+	if (k->st == C_ATTACHED && !k->dead)
 		handle_frames(k);
+	if (eof && !k->dead) {
+		if (k->st == C_ATTACHED)
+			client_close(k); /* the attached terminal went away */
+		else if (k->st == C_REQ || k->st == C_CLOSING)
+			update_events(k); /* the reply goes out, then it closes */
+	}
 }
 
 static void client_cb(struct sr_watch *w, int fd, unsigned revents, void *data)
@@ -956,6 +999,13 @@ void sr_ctl_free(struct sr_ctl *c)
 	if (!c)
 		return;
 	sr_relay_remove_hooks(c->relay, &c->hooks);
+	/* interactive attachers leave: the sessions get their sizes back */
+	for (size_t i = 0; i < c->ncl; i++)
+		if (c->cl[i]->st == C_ATTACHED && !c->cl[i]->read_only)
+			detach_size(c->cl[i]);
+	sr_loop_defer_cancel(c->loop, reap_cb, c);
+	reap_cb(c);
+	free(c->dead);
 	while (c->ncl) {
 		struct client *k = c->cl[--c->ncl];
 		/* a pending start/stop keeps its callback pointer: orphan it */

@@ -67,7 +67,10 @@ int sr_ctl_request(const char *path, cJSON *req, cJSON **reply, int *fd, char *e
 	line[n] = '\n'; /* replaces the NUL; length n + 1 below */
 	size_t off = 0;
 	while (off < n + 1) {
-		ssize_t w = write(s, line + off, n + 1 - off);
+		/* MSG_NOSIGNAL: a daemon that refuses us and closes must give an
+		 * error here, not kill the CLI with SIGPIPE before it can read
+		 * the refusal */
+		ssize_t w = send(s, line + off, n + 1 - off, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)

@@ -385,6 +385,36 @@ void rs_fill_spec(struct rsess *s, struct sr_container_spec *spec, const char *c
 	};
 }
 
+static void first_step_cb(void *data);
+static struct sr_host *pick_host(const struct sr_relay *r);
+
+#define WAIT_MS 30000u /* how long a start waits for the first connection */
+
+static void wait_timer_cb(struct sr_timer *t, void *data)
+{
+	struct sr_relay *r = data;
+	uint64_t now = sr_loop_now(r->loop);
+	bool more = false;
+	for (size_t i = 0; i < r->nsess; i++) {
+		struct rsess *s = r->sess[i];
+		if (!s->waiting || s->st != SR_RS_STARTING)
+			continue;
+		if (now - s->wait_since < WAIT_MS) {
+			more = true;
+			continue;
+		}
+		s->waiting = false;
+		char why[700];
+		snprintf(why, sizeof(why), "no VM host became reachable within %u s (%s: %s)",
+			 WAIT_MS / 1000, sr_host_name(r->hosts[0]),
+			 sr_host_last_error(r->hosts[0])[0] ? sr_host_last_error(r->hosts[0]) : "connecting");
+		rs_end(s, why);
+		i = (size_t)-1; /* rs_end may have dropped it: start over */
+	}
+	if (more)
+		sr_timer_rearm(t, 1000);
+}
+
 /* ---- hosts ----------------------------------------------------------------- */
 
 static void host_up(void *data, struct sr_host *h)
@@ -399,6 +429,17 @@ static void host_up(void *data, struct sr_host *h)
 		memcpy(ids[i], r->sess[i]->id, sizeof(ids[i]));
 	for (size_t i = 0; i < n; i++) {
 		struct rsess *s = find(r, ids[i]);
+		if (s && s->waiting && s->st == SR_RS_STARTING) {
+			s->waiting = false;
+			s->h = pick_host(r);
+			free(s->host);
+			s->host = strdup(sr_host_name(s->h ? s->h : h));
+			if (!s->h)
+				s->h = h;
+			rs_save(r);
+			sr_loop_defer(r->loop, first_step_cb, s);
+			continue;
+		}
 		if (!s || s->h != h || s->job)
 			continue;
 		if (s->st == SR_RS_ENDED && s->cleanup)
@@ -523,6 +564,8 @@ int sr_relay_new(const struct sr_relay_opts *o, struct sr_relay **out, char *err
 	}
 	if (rc == 0)
 		rc = make_hosts(r, o, err, errlen);
+	if (rc == 0) /* idle until a start waits (rearmed then); a day is "never" */
+		rc = sr_loop_timer(r->loop, 86400000, wait_timer_cb, r, &r->wait_timer);
 	if (rc < 0) {
 		sr_relay_free(r);
 		return rc;
@@ -554,6 +597,8 @@ void sr_relay_free(struct sr_relay *r)
 	sr_loop_defer_cancel(r->loop, reap_cb, r);
 	reap_cb(r);
 	free(r->dead);
+	if (r->wait_timer)
+		sr_timer_cancel(r->wait_timer);
 	sr_state_close(r->state);
 	sr_projects_free(&r->projects);
 	free(r);
@@ -668,7 +713,17 @@ int sr_relay_start(struct sr_relay *r, int argc, const char *const *argv, const 
 		}
 	}
 	s->h = pick_host(r);
-	if (!s->h) {
+	/* Right after start-up the first connections may still be on their
+	 * way: wait for them rather than refuse (scripts run serve, then
+	 * start). Later, an unreachable VM is reported at once. */
+	bool first_connects = false;
+	for (size_t i = 0; !s->h && i < r->nhosts; i++)
+		first_connects |= sr_host_attempts(r->hosts[i]) <= 1 &&
+				  !sr_host_last_error(r->hosts[i])[0];
+	if (!s->h && first_connects) {
+		s->waiting = true;
+		s->wait_since = sr_loop_now(r->loop);
+	} else if (!s->h) {
 		if (r->nhosts == 0) {
 			snprintf(err, errlen, "no VM host is configured (SM_VM_HOST)");
 		} else {
@@ -691,7 +746,7 @@ int sr_relay_start(struct sr_relay *r, int argc, const char *const *argv, const 
 	}
 	if (s->spec.worktree)
 		s->worktree = strdup(s->spec.worktree_name ? s->spec.worktree_name : s->id);
-	s->host = strdup(sr_host_name(s->h));
+	s->host = strdup(s->h ? sr_host_name(s->h) : "");
 	s->project = canonical(&s->spec);
 	s->owner = owner ? strdup(owner) : NULL;
 	s->created = (int64_t)time(NULL);
@@ -707,14 +762,16 @@ int sr_relay_start(struct sr_relay *r, int argc, const char *const *argv, const 
 		goto fail;
 	}
 	/* The first step runs from the loop, so cb never runs before we return. */
-	if (sr_loop_defer(r->loop, first_step_cb, s) < 0) {
+	if (s->waiting) {
+		sr_timer_rearm(r->wait_timer, 1000);
+	} else if (sr_loop_defer(r->loop, first_step_cb, s) < 0) {
 		r->nsess--;
 		rc = -ENOMEM;
 		goto fail;
 	}
 	memcpy(id_out, s->id, sizeof(s->id));
-	sr_log(SR_LOG_INFO, "session %s: starting %s on %s for %s", s->id, s->project, s->host,
-	       s->owner ? s->owner : "(nobody)");
+	sr_log(SR_LOG_INFO, "session %s: starting %s on %s for %s", s->id, s->project,
+	       s->waiting ? "the first VM host to connect" : s->host, s->owner ? s->owner : "(nobody)");
 	rs_save(r);
 	for (size_t i = 0; i < r->nhooks; i++)
 		if (r->hooks[i] && r->hooks[i]->on_state)
@@ -754,6 +811,12 @@ int sr_relay_stop(struct sr_relay *r, const char *id, sr_relay_done_cb cb, void 
 		sr_session_finish(s->vs);
 		sr_session_free(s->vs);
 		s->vs = NULL;
+	}
+	if (s->waiting) { /* never reached a VM: nothing to remove */
+		s->waiting = false;
+		s->cleanup = false;
+		rs_end(s, "stopped");
+		return 0;
 	}
 	rs_set_state(s, SR_RS_STOPPING, "stop requested");
 	if (sr_host_ready(s->h)) {
@@ -805,6 +868,8 @@ int sr_relay_resize(struct sr_relay *r, const char *id, unsigned cols, unsigned 
 		return -ENOENT;
 	if (cols < 2 || rows < 1 || cols > 1000 || rows > 500)
 		return -EINVAL;
+	if (cols == s->cols && rows == s->rows)
+		return 0; /* nothing to do, nothing to write to disk */
 	if (s->vs) {
 		int rc = sr_session_resize(s->vs, cols, rows);
 		if (rc < 0)

@@ -43,6 +43,8 @@ struct rsess {
 	bool started;      /* reached RUNNING once */
 	bool cleanup;      /* remote leftovers to remove when the host is back */
 	bool stop_wanted;
+	bool waiting;      /* no host connected yet at start: waits for the first */
+	uint64_t wait_since;
 	struct sr_project_spec spec;
 	struct sr_host *h; /* NULL: its host is not configured any more */
 	struct sr_session *vs;
@@ -67,6 +69,7 @@ struct sr_relay {
 	size_t ndead, capdead;
 	struct sr_state *state;
 	struct sr_projects projects;
+	struct sr_timer *wait_timer; /* gives up on starts waiting for a host */
 	uint64_t env_warned; /* SM_CONTAINER_ENV names already reported unset */
 	bool freeing;
 };
