@@ -3,11 +3,16 @@
 # build and test that is not installed yet. Run as root (or with sudo).
 #   deploy/install-build-deps.sh          build dependencies
 #   deploy/install-build-deps.sh --tests  also what the tests use (tmux, a
-#                                         real OpenSSH server and client, git)
+#                                         real OpenSSH server and client, git;
+#                                         nftables, dnsmasq, iproute2 (and
+#                                         python3's http.server) for the
+#                                         nftables namespace tests; python3 and
+#                                         openssl for the fake OPNsense)
 set -eu
 pkgs="build-essential cmake pkg-config libtsm-dev libssh-dev libcurl4-openssl-dev
-      libwebsockets-dev libcjson-dev libpcre2-dev libcriterion-dev"
-[ "${1:-}" = "--tests" ] && pkgs="$pkgs tmux openssh-server openssh-client git"
+      libwebsockets-dev libcjson-dev libpcre2-dev libcriterion-dev libidn2-dev"
+[ "${1:-}" = "--tests" ] && pkgs="$pkgs tmux openssh-server openssh-client git python3 python3-aiohttp
+      nftables dnsmasq-base iproute2 openssl"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -3,9 +3,10 @@
  * backends (OPNsense alias API, nftables, an external command, log-only),
  * the hostname policy every backend shares, and the audit log.
  *
- * firewall/ depends on nothing of ours (only libc, libcurl, cJSON). It never
- * blocks and owns no event loop. Like sr_ssh it is a pollable object; the
- * owner's loop:
+ * firewall/ depends on nothing of ours (only libc, libcurl, cJSON, libidn2).
+ * It never waits for the network or a child process (its only blocking
+ * calls are fsyncs of small local files) and owns no event loop. Like
+ * sr_ssh it is a pollable object; the owner's loop:
  *
  *   - asks fw_poll() which fds to watch (and for what) and until when to
  *     wait at most (an absolute CLOCK_MONOTONIC deadline in ms, or
@@ -13,7 +14,9 @@
  *   - calls fw_step() when one of those fds is ready or the deadline passed
  *     (calling it more often is harmless);
  *   - completion callbacks run only from inside fw_step() (never from the
- *     call that queued the work), so a caller never re-enters itself.
+ *     call that queued the work), so a caller never re-enters itself. A
+ *     callback may queue more work (fw_add...) but must not call fw_free;
+ *     fw_step called from a callback returns at once.
  *
  * Operations are queued and applied by ONE writer per backend, in order
  * (the OPNsense apply step can take minutes; nothing else may interleave a
@@ -23,10 +26,18 @@
  *
  * Scopes: an approval is permanent, or for one session's lifetime
  * (fw_session_ended removes the session's hosts unless a permanent approval
- * or another live session still needs them).
+ * or another live session still needs them). Adding a host that is already
+ * applied only records the new scope (no backend call). With a state_dir,
+ * the table of approved hosts and their scopes is kept in
+ * state_dir/fw-approvals.json (atomic rewrite, 0600), so a session's hosts
+ * are still removed when it ends after a relay restart. At start the core
+ * asks the backend for its list (when it can list): hosts found there that
+ * the table lacks count as permanent; table hosts missing there are
+ * re-applied by the next add.
  *
  * Audit: every decision (add, remove, deny, refusal by policy, backend
- * result) is appended to a JSON Lines file with fsync (fw_audit.h).
+ * result) is appended to a JSON Lines file with fsync (fw_audit.h, which
+ * also has the reader for `smrelay audit`).
  *
  * Ownership: fw_new copies the options; the caller frees the fw with
  * fw_free (pending callbacks are then not called). Strings passed to
@@ -93,9 +104,20 @@ struct fw_opts {
 	struct fw_command_opts command;
 	const char *state_dir;        /* where backends persist (e.g. OPNsense apply-pending) */
 	const char *audit_path;       /* JSON Lines audit log; NULL: no audit file */
-	const char *const *deny;      /* extra names never allowed (NULL-terminated) */
-	const char *const *preapproved; /* names allowed at start */
+	const char *const *deny;      /* extra names never allowed (NULL-terminated);
+	                               * names under an entry are denied too */
+	const char *const *preapproved; /* names allowed at start (permanent scope);
+	                               * one failing the policy fails fw_new */
+	/* Optional: one-line notices a person should see (e.g. "TLS
+	 * verification disabled"), also written to the audit log. Never a
+	 * secret. Called from fw_new or fw_step. */
+	void (*log)(void *log_data, const char *line);
+	void *log_data;
 };
+
+/* fw_poll never fills more fds than this (a caller's array of this size
+ * is always enough). */
+#define FW_POLL_FDS 16
 
 struct fw;
 
@@ -111,19 +133,27 @@ typedef void (*fw_list_cb)(void *data, int rc, const char *const *hosts, size_t 
 			   const char *msg);
 
 /* Hostname policy (pure; no I/O). Normalises in (lower case, one trailing
- * dot removed, IDN to punycode) into out (FW_HOST_MAX + 1 bytes) and
- * validates it: RFC 1123 labels, length limits; IP literals, CIDRs,
- * wildcards, ports, userinfo, whitespace and control bytes are refused, as
- * are the built-in deny names (cloud metadata, localhost) and `deny`.
- * Returns 0 or -EINVAL with the reason in why. */
+ * dot removed, IDN to punycode via UTS #46) into out (FW_HOST_MAX + 1
+ * bytes) and validates it: RFC 1123 labels, length limits; IP literals in
+ * any notation (0x7f.1, 2130706433), CIDRs, URLs, wildcards, ports,
+ * userinfo, underscores, whitespace and control bytes are refused, as are
+ * single-label names (their meaning depends on the resolver's search
+ * list), a last label of digits, labels mixing scripts (Latin with
+ * Cyrillic: look-alikes), the built-in deny names (cloud metadata,
+ * localhost, .local, .arpa) and `deny` (each entry and names under it).
+ * Returns 0 or -EINVAL with the reason in why (on failure out is ""). */
 int fw_host_normalize(const char *in, const char *const *deny, char *out, size_t outlen,
 		      char *why, size_t whylen);
 
 int fw_new(const struct fw_opts *o, struct fw **out, char *err, size_t errlen);
 void fw_free(struct fw *f);
 
-/* Queue a change or a query. -EINVAL (policy; msg in err) is returned at
- * once and audited; otherwise 0 and cb runs later from fw_step. */
+/* Queue a change or a query. -EINVAL (policy, or a session scope without a
+ * session id; msg in err) is returned at once and audited; otherwise 0 and
+ * cb (may be NULL) runs later from fw_step. fw_remove revokes the host
+ * whatever its scopes. fw_list is queued too: it answers after the changes
+ * queued before it (from the backend, or from the table when the backend
+ * cannot list). */
 int fw_add(struct fw *f, const char *host, const struct fw_actor *who, fw_done_cb cb,
 	   void *data, char *err, size_t errlen);
 int fw_remove(struct fw *f, const char *host, const struct fw_actor *who, fw_done_cb cb,
@@ -134,10 +164,14 @@ int fw_list(struct fw *f, fw_list_cb cb, void *data);
 int fw_deny(struct fw *f, const char *host, const struct fw_actor *who, const char *reason);
 
 /* A session ended: its session-scoped hosts are removed unless still
- * needed. cb (may be NULL) runs when done. */
+ * needed. Queued like a change, so approvals queued before it count. cb
+ * (may be NULL) runs when done, rc the first removal's failure if any.
+ * -EINVAL for an empty session id. */
 int fw_session_ended(struct fw *f, const char *session, fw_done_cb cb, void *data);
 
-/* 1 when host (normalised) is currently allowed (cached view). */
+/* 1 when host is currently allowed (cached view: an add was applied and no
+ * removal since). host is normalised here first; a name the policy refuses
+ * is never allowed. */
 int fw_is_allowed(const struct fw *f, const char *host);
 
 /* The loop contract (see the top). Fills up to max entries of fds and

@@ -1034,6 +1034,12 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		if (c)
 			on_ws_closed(c);
 		return 0;
+	case LWS_CALLBACK_RAW_ADOPT:
+	case LWS_CALLBACK_RAW_RX:
+	case LWS_CALLBACK_RAW_WRITEABLE:
+		/* lws turns a CONNECT request into a raw socket with no timeout:
+		 * we proxy nothing, so it is closed */
+		return -1;
 	case LWS_CALLBACK_CLOSED_HTTP:
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 		if (c && c->kind == CONN_HTTP) {
@@ -1107,7 +1113,8 @@ int sr_http_new(struct sr_loop *loop, const char *listen_addr, struct sr_http **
 	memset(&info, 0, sizeof(info));
 	info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* we accept and hand over */
 	info.protocols = h->protocols;
-	/* a foreign libuv loop: lws installs no signal handlers of its own */
+	/* a foreign libuv loop: lws installs no signal handlers of its own
+	 * (with a loop of its own it would take SIGINT, SIGTERM, SIGHUP...) */
 	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8 |
 		       LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
 	info.foreign_loops = h->foreign_loops;
@@ -1119,11 +1126,11 @@ int sr_http_new(struct sr_loop *loop, const char *listen_addr, struct sr_http **
 	info.timeout_secs = 10;
 	info.max_http_header_data = 8192;
 	info.max_http_header_pool = 128;
-	enter(h);
 	h->ctx = lws_create_context(&info);
-	h->depth--;
 	if (!h->ctx) {
-		seterr(err, errlen, "http: cannot start libwebsockets");
+		seterr(err, errlen,
+		       "http: cannot start libwebsockets (is its libuv plugin, package "
+		       "libwebsockets-evlib-uv, installed?)");
 		http_destroy(h);
 		return -EIO;
 	}
@@ -1164,6 +1171,7 @@ static void destroy_lws(struct sr_http *h)
 static void http_destroy(struct sr_http *h)
 {
 	h->tearing_down = true;
+	h->dead = true; /* lws's close callbacks run no handler, only on_close */
 	if (h->lwatch)
 		sr_watch_remove(h->lwatch);
 	if (h->lfd >= 0)

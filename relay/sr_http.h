@@ -6,10 +6,13 @@
  * Handlers are routed by method and path prefix and answer synchronously:
  * they get the whole request (body up to SR_HTTP_MAX_BODY, read before the
  * handler runs) and fill in a response that sr_http then sends with a
- * Content-Length. HTTP/1.1 keep-alive is supported; there is no TLS (put a
- * proxy in front when the listener is not on loopback), no directory or
- * file serving, and only the methods GET HEAD POST PUT PATCH DELETE OPTIONS
- * reach a handler (TRACE, CONNECT and unknown methods never do).
+ * Content-Length. HTTP/1.1 keep-alive and Expect: 100-continue are
+ * supported; there is no TLS (put a proxy in front when the listener is
+ * not on loopback), no HTTP/2 (an h2c upgrade request is hung up on), no
+ * directory or file serving, and only the methods GET HEAD POST PUT PATCH
+ * DELETE OPTIONS reach a handler (lws itself answers TRACE, CONNECT and
+ * unknown methods with 403). Paths arrive decoded with ".." resolved, so
+ * no request reaches above "/".
  *
  * Routing: a route's prefix matches a path equal to it, or continuing it
  * with '/' ("/api" matches "/api" and "/api/x", not "/apix"; a prefix that
@@ -37,11 +40,14 @@
  * loop" mode) that is embedded in the sr_loop: one watcher on libuv's epoll
  * fd, one timer at libuv's next deadline (uv_backend_timeout), and the
  * libuv loop runs one non-blocking pass (UV_RUN_NOWAIT) when either fires.
- * We own the listening socket and hand accepted connections to lws
- * (lws_adopt_socket_vhost), so binding errors are ours to report. An idle
- * listener costs nothing: no timer shorter than lws's own 30 s header-table
- * check and the per-connection timeouts (5 s keep-alive idle, 10 s for a
- * stalled request).
+ * We own the listening socket (so binding errors are ours to report) and
+ * hand a connection to lws (lws_adopt_socket_vhost) once it has sent its
+ * first bytes: lws gives each connection one of 128 header tables, and
+ * connections that never send (browser preconnects, scanners) would hold
+ * them; those are closed after 10 s instead. An idle listener arms no
+ * timer; lws's own are its per-connection timeouts (5 s keep-alive idle,
+ * 10 s for a stalled request) and a 30 s header-table check. At run time
+ * lws loads its libuv plugin (Debian package libwebsockets-evlib-uv).
  *
  * Re-entrancy: handlers and WebSocket callbacks run on the loop inside
  * sr_http; they may call sr_http_ws_send/close, sr_http_route and even
@@ -80,7 +86,9 @@ struct sr_http_ws;
 struct sr_http_req {
 	const char *method; /* "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS" */
 	const char *path;   /* decoded by lws (%xx, "..", "//" resolved), without the query */
-	const char *query;  /* the arguments as lws decodes them, joined by '&'; "" if none */
+	const char *query;  /* the arguments as lws decodes them, joined by '&'; "" if
+	                     * none. Decoded, so "a=x%26y" reads "a=x&y": use
+	                     * sr_http_req_arg for values */
 	const char *body;   /* NUL-terminated for convenience; may contain NULs */
 	size_t body_len;
 	const char *remote; /* peer address, numeric ("127.0.0.1", "::1") */

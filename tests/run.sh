@@ -13,6 +13,9 @@ cmake --build build -j"$jobs"
 echo "== tests"
 ./build/tests/smrelay_tests --jobs "$jobs" --timeout 300
 
+echo "== fake Mattermost's own tests"
+/usr/bin/python3 -B -m unittest discover -s tests/fake_mattermost -p 'test_*.py'
+
 echo "== build (ASan + UBSan)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSMRELAY_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
