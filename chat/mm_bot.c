@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "mm_render.h"
 
@@ -21,12 +22,16 @@ struct card {
 	char *host;
 	char *post_id;                /* NULL until created */
 	bool decided;
+	bool applying;                /* approved, the firewall is working */
+	int64_t created_ms;           /* wall clock, for expiry */
+	char *context;                /* the card's code block, for updates */
 };
 
 struct thread {
 	char *session;
 	char *channel, *root;
 	char *owner;
+	char *owner_id;
 	char **invited;
 	size_t ninvited;
 	char *live_id;       /* the live post, NULL when the next live text starts one */
@@ -46,6 +51,9 @@ struct mm_bot {
 	char *trigger, *bot_id, *callback_url;
 	char **allowed;
 	size_t nallowed;
+	char **approvers; /* empty: each session's owner decides */
+	size_t napprovers;
+	int64_t ttl_ms;
 	struct mm_bot_io io;
 	struct thread **th;
 	size_t nth;
@@ -127,6 +135,38 @@ static bool may_type(const struct mm_bot *b, const struct thread *t, const char 
 	return false;
 }
 
+/* SM_APPROVERS when set, else the session's owner. */
+static bool may_decide(const struct mm_bot *b, const struct thread *t, const char *uid,
+		       const char *name)
+{
+	if (b->napprovers) {
+		for (size_t i = 0; i < b->napprovers; i++)
+			if ((uid && !strcmp(b->approvers[i], uid)) ||
+			    (name && same_user(b->approvers[i], name)))
+				return true;
+		return false;
+	}
+	return (uid && t->owner_id && !strcmp(t->owner_id, uid)) ||
+	       (name && t->owner && same_user(t->owner, name));
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* "15:40 UTC" for a decision's footer. */
+static void hhmm(char *buf, size_t len)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	snprintf(buf, len, "%04d-%02d-%02d %02d:%02d UTC", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min);
+}
+
 static struct thread *thread_by_session(struct mm_bot *b, const char *s)
 {
 	for (size_t i = 0; i < b->nth; i++)
@@ -147,6 +187,7 @@ static void card_free(struct card *c)
 {
 	if (!c)
 		return;
+	free(c->context);
 	free(c->host);
 	free(c->post_id);
 	free(c);
@@ -158,6 +199,7 @@ static void thread_free(struct thread *t)
 	free(t->channel);
 	free(t->root);
 	free(t->owner);
+	free(t->owner_id);
 	for (size_t i = 0; i < t->ninvited; i++)
 		free(t->invited[i]);
 	free(t->invited);
@@ -370,6 +412,8 @@ static cJSON *button(const char *id, const char *name, const char *style, const 
 static cJSON *card_props(const struct mm_bot *b, const struct card *c, const char *context,
 			 const char *outcome)
 {
+	if (!context)
+		context = c->context;
 	cJSON *props = cJSON_CreateObject();
 	cJSON *atts = cJSON_AddArrayToObject(props, "attachments");
 	cJSON *a = cJSON_CreateObject();
@@ -381,13 +425,16 @@ static cJSON *card_props(const struct mm_bot *b, const struct card *c, const cha
 	free(h);
 	cJSON_AddStringToObject(a, "fallback", title);
 	cJSON_AddStringToObject(a, "title", title);
-	cJSON_AddStringToObject(a, "color", outcome ? (strstr(outcome, "Approved") ? "#2e7d32" : "#b71c1c")
-						    : "#f9a825");
+	cJSON_AddStringToObject(a, "color", !outcome ? "#f9a825"
+					    : strstr(outcome, "Approved") ? "#2e7d32"
+					    : strstr(outcome, "Approving") ? "#1565c0"
+									  : "#b71c1c");
 	if (context)
 		cJSON_AddStringToObject(a, "text", context);
-	if (outcome) {
+	if (outcome)
 		cJSON_AddStringToObject(a, "footer", outcome);
-	} else {
+	if (!c->decided && !c->applying) {
+		/* still actionable (new, or the firewall failed: try again) */
 		cJSON *acts = cJSON_AddArrayToObject(a, "actions");
 		cJSON_AddItemToArray(acts, button("approve", "Approve", "primary", b->callback_url, c));
 		cJSON_AddItemToArray(acts, button("deny", "Deny", "danger", b->callback_url, c));
@@ -399,6 +446,7 @@ struct cref {
 	struct mm_bot *b;
 	char session[64];
 	char rid[17];
+	char user[80];
 };
 
 static struct card *find_card(struct mm_bot *b, const char *rid, struct thread **tt)
@@ -476,12 +524,11 @@ static void on_marker(struct mm_bot *b, struct thread *t, const struct vt_marker
 	}
 	hex(rnd, 8, c->rid);
 	hex(rnd + 8, SECRET_HEX / 2, c->secret);
+	c->created_ms = wall_ms();
 	t->cards[t->ncards++] = c;
 	/* the lines around the marker, in a code block */
-	char *ctx = NULL;
-	mm_render_code(m->context, m->ncontext, &ctx);
-	cJSON *props = card_props(b, c, ctx, NULL);
-	free(ctx);
+	mm_render_code(m->context, m->ncontext, &c->context);
+	cJSON *props = card_props(b, c, NULL, NULL);
 	struct cref *r = calloc(1, sizeof(*r));
 	if (r) {
 		r->b = b;
@@ -586,7 +633,7 @@ static void stop_done(void *data, int rc, const char *id, const char *msg)
 }
 
 static void cmd_start(struct mm_bot *b, const struct mm_cmd *c, const char *channel,
-		      const char *root, const char *user)
+		      const char *root, const char *user, const char *uid)
 {
 	struct sref *r = calloc(1, sizeof(*r));
 	if (!r)
@@ -607,7 +654,9 @@ static void cmd_start(struct mm_bot *b, const struct mm_cmd *c, const char *chan
 		free(r);
 		return;
 	}
-	thread_add(b, id, channel, root, user);
+	struct thread *t = thread_add(b, id, channel, root, user);
+	if (t && uid)
+		t->owner_id = strdup(uid);
 	char *p = NULL;
 	char words[300] = "";
 	for (int i = 0; i < c->argc; i++) {
@@ -783,7 +832,7 @@ static void handle_post(struct mm_bot *b, const cJSON *p, const char *sender)
 		snprintf(text, sizeof(text), "Sorry, you are not allowed to use smrelay (ask an admin to add you to SM_ALLOWED_USERS).");
 		reply(b, channel, thread_root, text);
 	} else if (c.kind == MM_CMD_START) {
-		cmd_start(b, &c, channel, thread_root, user ? user : uid);
+		cmd_start(b, &c, channel, thread_root, user ? user : uid, uid);
 	} else if (c.kind == MM_CMD_LIST) {
 		cmd_list(b, channel, thread_root);
 	} else {
@@ -792,11 +841,86 @@ static void handle_post(struct mm_bot *b, const cJSON *p, const char *sender)
 	mm_cmd_free(&c);
 }
 
+static void decide(struct mm_bot *b, struct thread *t, struct card *c, bool approve,
+		   const char *user, char *outcome, size_t len);
+static void patch_card(struct mm_bot *b, const struct card *c, const char *outcome);
+
+/* A 👍 / 👎 on a card by an approver decides it, for servers that cannot
+ * reach the relay's callback URL. */
+struct rref {
+	struct mm_bot *b;
+	char rid[17];
+	bool approve;
+	char uid[64];
+};
+
+static void reaction_decide(struct mm_bot *b, const char *rid, bool approve, const char *uid,
+			    const char *name)
+{
+	struct thread *t = NULL;
+	struct card *c = find_card(b, rid, &t);
+	if (!c || c->decided || c->applying || !may_decide(b, t, uid, name))
+		return;
+	char outcome[400];
+	decide(b, t, c, approve, name ? name : uid, outcome, sizeof(outcome));
+	patch_card(b, c, outcome);
+}
+
+static void reactor_known(void *data, int rc, long status, const cJSON *resp, const char *msg)
+{
+	(void)status;
+	(void)msg;
+	struct rref *r = data;
+	const char *name = rc == 0 ? jstr(resp, "username") : NULL;
+	if (name)
+		reaction_decide(r->b, r->rid, r->approve, r->uid, name);
+	free(r);
+}
+
+static void on_reaction(struct mm_bot *b, const cJSON *re)
+{
+	const char *uid = jstr(re, "user_id"), *post = jstr(re, "post_id"), *emoji = jstr(re, "emoji_name");
+	if (!uid || !post || !emoji || (b->bot_id && !strcmp(uid, b->bot_id)))
+		return;
+	bool approve = !strcmp(emoji, "+1") || !strcmp(emoji, "thumbsup");
+	if (!approve && strcmp(emoji, "-1") && strcmp(emoji, "thumbsdown"))
+		return;
+	for (size_t i = 0; i < b->nth; i++)
+		for (size_t j = 0; j < b->th[i]->ncards; j++) {
+			struct card *c = b->th[i]->cards[j];
+			if (!c->post_id || strcmp(c->post_id, post))
+				continue;
+			/* approvers may be listed by name: learn the reactor's */
+			struct rref *r = calloc(1, sizeof(*r));
+			if (!r)
+				return;
+			r->b = b;
+			snprintf(r->rid, sizeof(r->rid), "%s", c->rid);
+			snprintf(r->uid, sizeof(r->uid), "%s", uid);
+			r->approve = approve;
+			char path[128];
+			snprintf(path, sizeof(path), "/api/v4/users/%s", uid);
+			if (b->io.rest(b->io.ctx, "GET", path, NULL, MM_BOT_PRIO_REPLY, NULL, reactor_known, r) < 0)
+				free(r);
+			return;
+		}
+}
+
 void mm_bot_on_event(struct mm_bot *b, const char *event, const cJSON *data,
 		     const cJSON *broadcast)
 {
 	(void)broadcast;
-	if (!b || !event || strcmp(event, "posted"))
+	if (!b || !event)
+		return;
+	if (!strcmp(event, "reaction_added")) {
+		const char *rs = jstr(data, "reaction");
+		cJSON *re = rs ? cJSON_Parse(rs) : NULL;
+		if (cJSON_IsObject(re))
+			on_reaction(b, re);
+		cJSON_Delete(re);
+		return;
+	}
+	if (strcmp(event, "posted"))
 		return;
 	const char *ps = jstr(data, "post"); /* a JSON string inside the event */
 	cJSON *p = ps ? cJSON_Parse(ps) : NULL;
@@ -872,7 +996,7 @@ static char *action_reply(const struct mm_bot *b, const struct card *c, const ch
 			  const char *ephemeral)
 {
 	cJSON *o = cJSON_CreateObject();
-	if (outcome) {
+	if (outcome && c) {
 		cJSON *u = cJSON_AddObjectToObject(o, "update");
 		cJSON_AddStringToObject(u, "message", "");
 		cJSON_AddItemToObject(u, "props", card_props(b, c, NULL, outcome));
@@ -884,59 +1008,75 @@ static char *action_reply(const struct mm_bot *b, const struct card *c, const ch
 	return t;
 }
 
+static void patch_card(struct mm_bot *b, const struct card *c, const char *outcome)
+{
+	if (!c->post_id)
+		return;
+	char path[128];
+	snprintf(path, sizeof(path), "/api/v4/posts/%s/patch", c->post_id);
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddItemToObject(o, "props", card_props(b, c, NULL, outcome));
+	b->io.rest(b->io.ctx, "PUT", path, o, MM_BOT_PRIO_CARD, NULL, NULL, NULL);
+	cJSON_Delete(o);
+}
+
 static void approved(void *data, int rc, const char *msg)
 {
 	struct cref *r = data;
 	struct thread *t = NULL;
 	struct card *c = find_card(r->b, r->rid, &t);
 	if (c && t) {
-		char outcome[600];
-		char *m = NULL;
-		mm_render_inline(msg ? msg : "", &m);
+		char outcome[700], when[40];
+		hhmm(when, sizeof(when));
+		c->applying = false;
 		if (rc == 0) {
-			snprintf(outcome, sizeof(outcome), "Approved: %s is allowed", c->host);
+			c->decided = true;
+			snprintf(outcome, sizeof(outcome), "Approved by @%s at %s: %s is allowed", r->user,
+				 when, c->host);
 			type_marker(r->b, t->session, "APPROVED", c->host);
 		} else {
-			snprintf(outcome, sizeof(outcome), "Approval failed: the firewall said %s", m ? m : "");
-			type_marker(r->b, t->session, "DENIED", c->host);
+			/* the firewall failed: say so, keep the card actionable */
+			char *m = NULL;
+			mm_render_inline(msg ? msg : "", &m);
+			snprintf(outcome, sizeof(outcome), "Approval by @%s failed at %s: the firewall said %s. Try again.",
+				 r->user, when, m ? m : "");
+			free(m);
 		}
-		free(m);
-		if (c->post_id) {
-			char path[128];
-			snprintf(path, sizeof(path), "/api/v4/posts/%s/patch", c->post_id);
-			cJSON *o = cJSON_CreateObject();
-			cJSON_AddItemToObject(o, "props", card_props(r->b, c, NULL, outcome));
-			r->b->io.rest(r->b->io.ctx, "PUT", path, o, MM_BOT_PRIO_CARD, NULL, NULL, NULL);
-			cJSON_Delete(o);
-		}
+		patch_card(r->b, c, outcome);
 	}
 	free(r);
 }
 
-/* The decision itself (a click or the operator's CLI): the firewall is
- * asked (approve) or the denial recorded and typed; outcome says what the
- * card should show now. */
+/* The decision itself (a click, a reaction or the operator's CLI): the
+ * firewall is asked (approve) or the denial recorded and typed; outcome
+ * says what the card shows now. */
 static void decide(struct mm_bot *b, struct thread *t, struct card *c, bool approve,
 		   const char *user, char *outcome, size_t len)
 {
-	c->decided = true;
+	char when[40];
+	hhmm(when, sizeof(when));
 	if (!approve) {
+		c->decided = true;
 		b->io.deny(b->io.ctx, t->session, c->host, user);
 		type_marker(b, t->session, "DENIED", c->host);
-		snprintf(outcome, len, "Denied by @%s", user ? user : "?");
+		snprintf(outcome, len, "Denied by @%s at %s", user ? user : "?", when);
 		return;
 	}
-	snprintf(outcome, len, "Approving %s (asked by @%s)…", c->host, user ? user : "?");
+	c->applying = true;
+	snprintf(outcome, len, "Approving %s (by @%s at %s)…", c->host, user ? user : "?", when);
 	struct cref *r = calloc(1, sizeof(*r));
-	if (!r)
+	if (!r) {
+		c->applying = false;
 		return;
+	}
 	r->b = b;
 	snprintf(r->session, sizeof(r->session), "%s", t->session);
 	snprintf(r->rid, sizeof(r->rid), "%s", c->rid);
+	snprintf(r->user, sizeof(r->user), "%s", user ? user : "?");
 	if (b->io.approve(b->io.ctx, t->session, c->host, user, approved, r) < 0) {
 		free(r);
-		snprintf(outcome, len, "Approval failed: the firewall refused %s", c->host);
-		type_marker(b, t->session, "DENIED", c->host);
+		c->applying = false;
+		snprintf(outcome, len, "The firewall refused %s; it can be tried again.", c->host);
 	}
 }
 
@@ -949,21 +1089,14 @@ int mm_bot_decide(struct mm_bot *b, const char *rid, bool approve, const char *u
 		snprintf(msg, len, "no pending request %s", rid ? rid : "");
 		return -ENOENT;
 	}
-	if (c->decided) {
+	if (c->decided || c->applying) {
 		snprintf(msg, len, "request %s was already decided", rid);
 		return -EALREADY;
 	}
 	char outcome[400];
 	decide(b, t, c, approve, user, outcome, sizeof(outcome));
 	snprintf(msg, len, "%s", outcome);
-	if (c->post_id) {
-		char path[128];
-		snprintf(path, sizeof(path), "/api/v4/posts/%s/patch", c->post_id);
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddItemToObject(o, "props", card_props(b, c, NULL, outcome));
-		b->io.rest(b->io.ctx, "PUT", path, o, MM_BOT_PRIO_CARD, NULL, NULL, NULL);
-		cJSON_Delete(o);
-	}
+	patch_card(b, c, outcome);
 	return 0;
 }
 
@@ -995,21 +1128,44 @@ int mm_bot_on_action(struct mm_bot *b, const char *body, size_t len, char **out)
 	struct thread *t = NULL;
 	struct card *c = rid ? find_card(b, rid, &t) : NULL;
 	int status = 200;
-	if (!c || !secret || !ct_equal(secret, c->secret) || !action) {
-		status = 403; /* unknown card or wrong secret: nothing to say */
-	} else if (!may_type(b, t, uid, uname)) {
-		*out = action_reply(b, c, NULL, "You are not allowed to decide network requests for this session.");
-	} else if (c->decided) {
-		*out = action_reply(b, c, NULL, "This request was already decided.");
-	} else if (!strcmp(action, "approve") || !strcmp(action, "deny")) {
+	if (!req) {
+		status = 400;
+	} else if (!c || !secret || !ct_equal(secret, c->secret) || !action ||
+		   (strcmp(action, "approve") && strcmp(action, "deny"))) {
+		/* forged, or a card from before a restart that lost it */
+		*out = action_reply(b, NULL, NULL, "This approval request is unknown or has expired; nothing was changed.");
+	} else if (!may_decide(b, t, uid, uname)) {
+		*out = action_reply(b, c, NULL, b->napprovers ? "Only the configured approvers can decide network requests."
+							      : "Only the session's owner can decide its network requests.");
+	} else if (c->decided || c->applying) {
+		*out = action_reply(b, c, NULL, "This request was already decided; nothing was changed.");
+	} else {
 		char outcome[400];
 		decide(b, t, c, !strcmp(action, "approve"), uname ? uname : uid, outcome, sizeof(outcome));
 		*out = action_reply(b, c, outcome, NULL);
-	} else {
-		status = 400;
 	}
 	cJSON_Delete(req);
 	return status;
+}
+
+void mm_bot_tick(struct mm_bot *b)
+{
+	int64_t now = wall_ms();
+	for (size_t i = 0; b && b->ttl_ms > 0 && i < b->nth; i++) {
+		struct thread *t = b->th[i];
+		for (size_t j = 0; j < t->ncards; j++) {
+			struct card *c = t->cards[j];
+			if (c->decided || c->applying || !c->created_ms || now - c->created_ms < b->ttl_ms)
+				continue;
+			c->decided = true;
+			b->io.deny(b->io.ctx, t->session, c->host, "expired");
+			type_marker(b, t->session, "DENIED", c->host);
+			char outcome[200];
+			snprintf(outcome, sizeof(outcome), "Expired: nobody decided within %lld min",
+				 (long long)(b->ttl_ms / 60000));
+			patch_card(b, c, outcome);
+		}
+	}
 }
 
 int mm_bot_set_self(struct mm_bot *b, const char *user_id)
@@ -1028,6 +1184,7 @@ size_t mm_bot_pending(const struct mm_bot *b)
 	for (size_t i = 0; b && i < b->nth; i++)
 		for (size_t j = 0; j < b->th[i]->ncards; j++)
 			n += !b->th[i]->cards[j]->decided;
+	/* (a card being applied counts as pending until the firewall answers) */
 	return n;
 }
 
@@ -1059,6 +1216,17 @@ int mm_bot_new(const struct mm_bot_opts *o, struct mm_bot **out, char *err, size
 		bad = !b->allowed[i];
 		b->nallowed += !bad;
 	}
+	size_t na = 0;
+	while (o->approvers && o->approvers[na])
+		na++;
+	b->approvers = calloc(na + 1, sizeof(*b->approvers));
+	bad |= !b->approvers;
+	for (size_t i = 0; !bad && i < na; i++) {
+		b->approvers[i] = strdup(o->approvers[i]);
+		bad = !b->approvers[i];
+		b->napprovers += !bad;
+	}
+	b->ttl_ms = o->approval_ttl_s ? (int64_t)o->approval_ttl_s * 1000 : 3600 * 1000;
 	if (bad) {
 		mm_bot_free(b);
 		return -ENOMEM;
@@ -1077,6 +1245,9 @@ void mm_bot_free(struct mm_bot *b)
 	for (size_t i = 0; i < b->nallowed; i++)
 		free(b->allowed[i]);
 	free(b->allowed);
+	for (size_t i = 0; i < b->napprovers; i++)
+		free(b->approvers[i]);
+	free(b->approvers);
 	for (size_t i = 0; i < SEEN_MAX; i++)
 		free(b->seen[i]);
 	for (size_t i = 0; i < b->nchans; i++)
@@ -1102,6 +1273,8 @@ cJSON *mm_bot_save(const struct mm_bot *b)
 		cJSON_AddStringToObject(x, "root", t->root);
 		if (t->owner)
 			cJSON_AddStringToObject(x, "owner", t->owner);
+		if (t->owner_id)
+			cJSON_AddStringToObject(x, "owner_id", t->owner_id);
 		if (t->live_id)
 			cJSON_AddStringToObject(x, "live", t->live_id);
 		cJSON *inv = cJSON_AddArrayToObject(x, "invited");
@@ -1118,6 +1291,9 @@ cJSON *mm_bot_save(const struct mm_bot *b)
 			cJSON_AddStringToObject(y, "host", c->host);
 			if (c->post_id)
 				cJSON_AddStringToObject(y, "post", c->post_id);
+			if (c->context)
+				cJSON_AddStringToObject(y, "context", c->context);
+			cJSON_AddNumberToObject(y, "created", (double)c->created_ms);
 			cJSON_AddItemToArray(cards, y);
 		}
 		cJSON_AddItemToArray(ths, x);
@@ -1140,6 +1316,7 @@ int mm_bot_load(struct mm_bot *b, const cJSON *saved)
 		if (!t)
 			return -ENOMEM;
 		t->live_id = dupn(jstr(x, "live"));
+		t->owner_id = dupn(jstr(x, "owner_id"));
 		const cJSON *u;
 		cJSON_ArrayForEach(u, cJSON_GetObjectItemCaseSensitive(x, "invited"))
 		{
@@ -1170,6 +1347,9 @@ int mm_bot_load(struct mm_bot *b, const cJSON *saved)
 			snprintf(c->secret, sizeof(c->secret), "%s", sec);
 			c->host = strdup(host);
 			c->post_id = dupn(jstr(y, "post"));
+			c->context = dupn(jstr(y, "context"));
+			const cJSON *cr = cJSON_GetObjectItemCaseSensitive(y, "created");
+			c->created_ms = cJSON_IsNumber(cr) ? (int64_t)cr->valuedouble : wall_ms();
 			t->cards[t->ncards++] = c;
 		}
 	}

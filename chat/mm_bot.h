@@ -78,6 +78,9 @@ struct mm_bot_opts {
 	const char *bot_user_id;  /* the bot's own id (its posts are ignored) */
 	const char *const *allowed_users; /* names (with or without '@') or ids */
 	const char *callback_url; /* where Mattermost POSTs button clicks */
+	const char *const *approvers; /* SM_APPROVERS (names or ids); NULL/empty:
+	                               * each session's owner decides */
+	unsigned approval_ttl_s;  /* pending requests expire; 0 → 3600 */
 	struct mm_bot_io io;
 };
 
@@ -115,6 +118,10 @@ int mm_bot_decide(struct mm_bot *b, const char *rid, bool approve, const char *u
 
 /* Pending approvals: [{"request", "host", "session"}]. Caller deletes. */
 cJSON *mm_bot_pending_json(const struct mm_bot *b);
+
+/* Expires pending requests older than the TTL (denied, card updated):
+ * call every few seconds. */
+void mm_bot_tick(struct mm_bot *b);
 
 /* Pending approvals, for status and the operator's view. */
 size_t mm_bot_pending(const struct mm_bot *b);

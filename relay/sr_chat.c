@@ -27,6 +27,7 @@ struct sr_chat {
 	struct mm_bot *bot;
 	struct sr_relay_hooks hooks;
 	struct sr_timer *save;
+	struct sr_timer *tick; /* expires pending approvals */
 	bool up;
 };
 
@@ -49,6 +50,19 @@ static void save_cb(struct sr_timer *t, void *data)
 		cJSON_AddItemToObject(sec, x->string, cJSON_DetachItemViaPointer(now, x));
 	cJSON_Delete(now);
 	sr_relay_save(c->relay);
+}
+
+static void dirty(struct sr_chat *c);
+
+static void tick_cb(struct sr_timer *t, void *data)
+{
+	struct sr_chat *c = data;
+	if (mm_bot_pending(c->bot)) {
+		mm_bot_tick(c->bot);
+		sr_pollsync_update(c->ps);
+		dirty(c);
+	}
+	sr_timer_rearm(t, 10000);
 }
 
 static void dirty(struct sr_chat *c)
@@ -241,6 +255,8 @@ int sr_chat_new(struct sr_loop *loop, const struct sr_config *cfg, struct sr_rel
 		.trigger = cfg->bot_trigger,
 		.allowed_users = (const char *const *)cfg->allowed_users,
 		.callback_url = cb_url,
+		.approvers = (const char *const *)cfg->approvers,
+		.approval_ttl_s = cfg->approval_ttl_s,
 		.io = {.ctx = c, .rest = io_rest, .start = io_start, .stop = io_stop,
 		       .send_text = io_send, .send_keys = io_keys, .resize = io_resize,
 		       .describe = io_describe, .check_host = io_check, .approve = io_approve,
@@ -253,6 +269,8 @@ int sr_chat_new(struct sr_loop *loop, const struct sr_config *cfg, struct sr_rel
 			mm_bot_load(c->bot, saved);
 		/* armed once now (a harmless first save), then on demand */
 		rc = sr_loop_timer(loop, SAVE_DELAY_MS, save_cb, c, &c->save);
+		if (rc == 0)
+			rc = sr_loop_timer(loop, 10000, tick_cb, c, &c->tick);
 	}
 	if (rc == 0) {
 		struct mm_conn_opts co = {
@@ -300,6 +318,8 @@ void sr_chat_free(struct sr_chat *c)
 			save_cb(c->save, c); /* write what is pending */
 		sr_timer_cancel(c->save);
 	}
+	if (c->tick)
+		sr_timer_cancel(c->tick);
 	sr_relay_remove_hooks(c->relay, &c->hooks);
 	/* the route stays registered: the HTTP listener is freed right after
 	 * (sr_serve), with the loop no longer running */

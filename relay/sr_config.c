@@ -51,7 +51,7 @@ static char **split_list(struct loader *l, const char *name, const char *v, size
 	size_t cap = 1;
 	for (const char *p = v; *p; p++)
 		cap += *p == ',';
-	char **out = calloc(cap, sizeof(*out));
+	char **out = calloc(cap + 1, sizeof(*out)); /* NULL-terminated too */
 	if (!out) {
 		l->r = -ENOMEM;
 		return NULL;
@@ -271,6 +271,11 @@ int sr_config_load(struct sr_config *c, sr_getenv_fn getenv_fn, char *err,
 		bad(&l, "SM_BOT_TRIGGER", "must be one word, like @claude", c->bot_trigger);
 	c->allowed_users = split_list(&l, "SM_ALLOWED_USERS", env_or(&l, "SM_ALLOWED_USERS", NULL),
 				      &c->nallowed_users);
+	c->approvers = split_list(&l, "SM_APPROVERS", env_or(&l, "SM_APPROVERS", NULL), &c->napprovers);
+	c->approval_ttl_s = number(&l, "SM_APPROVAL_TTL", 3600, 1, 7 * 86400);
+	const char *scope = env_or(&l, "SM_APPROVAL_SCOPE", "session");
+	if (strcmp(scope, "session") && strcmp(scope, "permanent"))
+		bad(&l, "SM_APPROVAL_SCOPE", "must be session or permanent", scope);
 	c->listen_addr = dup_or_null(&l, env_or(&l, "SM_LISTEN_ADDR", "127.0.0.1:8080"));
 	c->callback_url = dup_or_null(&l, env_or(&l, "SM_CALLBACK_URL", NULL));
 	if (c->callback_url && strncmp(c->callback_url, "https://", 8) &&
@@ -365,6 +370,7 @@ void sr_config_free(struct sr_config *c)
 	free(c->mm_ca_file);
 	free(c->bot_trigger);
 	free_list(c->allowed_users, c->nallowed_users);
+	free_list(c->approvers, c->napprovers);
 	free(c->listen_addr);
 	free(c->callback_url);
 	free(c->firewall);

@@ -6,6 +6,8 @@
  * ANTHROPIC_API_KEY) are kept in memory only: no error message, log line or
  * remote command line ever contains them.
  *
+ * Lists (char **x with size_t nx) are also NULL-terminated.
+ *
  * Ownership: sr_config_load fills a caller-owned struct and allocates its
  * strings; sr_config_free releases them (and wipes the key text).
  * Errors: 0 or -EINVAL with a message naming the variable in err.
@@ -71,6 +73,9 @@ struct sr_config {
 	size_t nallowed_users;
 	char *listen_addr;       /* SM_LISTEN_ADDR: button callbacks, health */
 	char *callback_url;      /* SM_CALLBACK_URL: how Mattermost reaches it */
+	char **approvers;        /* SM_APPROVERS; empty: each session's owner */
+	size_t napprovers;
+	unsigned approval_ttl_s; /* SM_APPROVAL_TTL */
 
 	/* firewall */
 	char *firewall;          /* log | command | nftables | opnsense */

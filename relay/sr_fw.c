@@ -41,7 +41,7 @@ int sr_fw_new(struct sr_loop *loop, const struct sr_config *c, struct sr_fw **ou
 	struct sr_fw *f = calloc(1, sizeof(*f));
 	if (!f)
 		return -ENOMEM;
-	const char *scope = getenv("SM_APPROVAL_SCOPE");
+	const char *scope = getenv("SM_APPROVAL_SCOPE"); /* validated by sr_config */
 	f->scope = scope && !strcmp(scope, "permanent") ? FW_SCOPE_PERMANENT : FW_SCOPE_SESSION;
 	f->deny = calloc(c->nfw_deny + 1, sizeof(*f->deny));
 	if (!f->deny) {

@@ -10,9 +10,9 @@
  * supported; there is no TLS (put a proxy in front when the listener is
  * not on loopback), no HTTP/2 (an h2c upgrade request is hung up on), no
  * directory or file serving, and only the methods GET HEAD POST PUT PATCH
- * DELETE OPTIONS reach a handler (lws itself answers TRACE, CONNECT and
- * unknown methods with 403). Paths arrive decoded with ".." resolved, so
- * no request reaches above "/".
+ * DELETE OPTIONS reach a handler (lws itself answers TRACE and unknown
+ * methods with 403; a CONNECT is hung up on). Paths arrive decoded with
+ * ".." resolved, so no request reaches above "/".
  *
  * Routing: a route's prefix matches a path equal to it, or continuing it
  * with '/' ("/api" matches "/api" and "/api/x", not "/apix"; a prefix that

@@ -312,7 +312,7 @@ Test(chat_e2e, start_type_approve_stop)
 	free(res);
 	/* the firewall applied it and the program heard the approval */
 	free(wait_posts("got:[NETWORK_APPROVED: pypi.org]"));
-	free(wait_posts("Approved: pypi.org is allowed"));
+	free(wait_posts("pypi.org is allowed"));
 	snprintf(path, sizeof(path), "%s/audit.jsonl", TMP);
 	f = fopen(path, "r");
 	cr_assert_not_null(f, "no audit log");

@@ -31,30 +31,44 @@
 
 static struct netlab lab = {.ns_orig = -1, .ns_sandbox = -1, .ns_router = -1};
 static struct fw *fw;
-static char wrap_dir[64]; /* hostile_names_never_reach_nft's nft wrapper */
 
 static void lab_fini(void)
 {
 	fw_free(fw); /* before leaving the router namespace: it reaps nft there */
 	fw = NULL;
 	netlab_down(&lab);
-	if (wrap_dir[0]) {
-		const char *rm[] = {"rm", "-rf", wrap_dir, NULL};
-		netlab_run(rm, NULL, 0);
-		wrap_dir[0] = '\0';
-	}
+}
+
+/* An nft wrapper in the lab's dir that appends every transaction it is
+ * given to nft.log there, then hands it to the real nft. */
+static void write_nft_wrapper(char *path, size_t len)
+{
+	char log[PATH_MAX + 16];
+	snprintf(path, len, "%s/nft", lab.dir);
+	snprintf(log, sizeof(log), "%s/nft.log", lab.dir);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fprintf(f,
+		"#!/bin/sh\n"
+		"cat > '%s.in'\n"
+		"{ echo '=== nft' \"$@\"; cat '%s.in'; } >> '%s'\n"
+		"exec nft \"$@\" < '%s.in'\n",
+		log, log, log, log);
+	fclose(f);
+	cr_assert_eq(chmod(path, 0755), 0);
 }
 
 /* Skips when the lab cannot run here, builds it with the hosts file, and
- * creates the fw (nftables backend) inside the router namespace. */
-static void lab_start(const char *hosts, const struct fw_nft_opts *nft_opts, const char *nft_bin)
+ * creates the fw (nftables backend) inside the router namespace; with
+ * wrap_nft, nft is write_nft_wrapper's recorder. */
+static void lab_start(const char *hosts, const struct fw_nft_opts *nft_opts, bool wrap_nft)
 {
 	char why[256];
 	if (netlab_available(why, sizeof(why)) < 0)
 		cr_skip_test("nftables namespace tests skipped: %s", why);
 	int rc = netlab_up(&lab, hosts);
 	cr_assert_eq(rc, 0, "lab: %s", lab.err);
-	char audit[PATH_MAX + 16], state[PATH_MAX + 16];
+	char audit[PATH_MAX + 16], state[PATH_MAX + 16], wrapper[PATH_MAX + 16];
 	snprintf(audit, sizeof(audit), "%s/audit.jsonl", lab.dir);
 	snprintf(state, sizeof(state), "%s/state", lab.dir);
 	struct fw_opts o = {.kind = FW_BACKEND_NFTABLES, .audit_path = audit, .state_dir = state};
@@ -65,8 +79,10 @@ static void lab_start(const char *hosts, const struct fw_nft_opts *nft_opts, con
 		o.nft.resolver = LAB_RESOLVER;
 		o.nft.min_ttl_s = 1;
 	}
-	if (nft_bin)
-		o.nft.nft = nft_bin;
+	if (wrap_nft) {
+		write_nft_wrapper(wrapper, sizeof(wrapper));
+		o.nft.nft = wrapper;
+	}
 	char err[512] = "";
 	rc = fw_new(&o, &fw, err, sizeof(err));
 	cr_assert_eq(rc, 0, "fw_new: %s", err);
@@ -168,7 +184,7 @@ static bool audit_has(const char *a, const char *b, const char *c);
 
 Test(fw_nft, add_allows_remove_blocks_ipv4, .fini = lab_fini)
 {
-	lab_start("203.0.113.10 web.test\n", NULL, NULL);
+	lab_start("203.0.113.10 web.test\n", NULL, false);
 
 	/* The server is there (the router is not filtered) ... */
 	assert_reaches(LAB_ROUTER, "203.0.113.10");
@@ -229,7 +245,7 @@ Test(fw_nft, add_allows_remove_blocks_ipv4, .fini = lab_fini)
 
 Test(fw_nft, add_allows_remove_blocks_ipv6, .fini = lab_fini)
 {
-	lab_start("2001:db8:3::10 web6.test\n", NULL, NULL);
+	lab_start("2001:db8:3::10 web6.test\n", NULL, false);
 	assert_reaches(LAB_ROUTER, "2001:db8:3::10");
 	double ms = assert_rejected(LAB_SANDBOX, "2001:db8:3::10", NULL);
 	cr_log_info("fw_nft: IPv6 refused before approval in %.3f ms", ms);
@@ -253,7 +269,7 @@ Test(fw_nft, add_allows_remove_blocks_ipv6, .fini = lab_fini)
 
 Test(fw_nft, follows_an_address_change, .fini = lab_fini)
 {
-	lab_start("203.0.113.10 moving.test\n", NULL, NULL);
+	lab_start("203.0.113.10 moving.test\n", NULL, false);
 	add_ok("moving.test");
 	assert_reaches(LAB_SANDBOX, "203.0.113.10");
 	assert_rejected(LAB_SANDBOX, "203.0.113.11", NULL);
@@ -312,7 +328,7 @@ static bool audit_has(const char *a, const char *b, const char *c)
 
 Test(fw_nft, resolver_outage_keeps_addresses, .fini = lab_fini)
 {
-	lab_start("203.0.113.10 web.test\n", NULL, NULL);
+	lab_start("203.0.113.10 web.test\n", NULL, false);
 	add_ok("web.test");
 	/* The resolver goes away: lookups fail (port unreachable) at every
 	 * re-resolution (TTL 1 s), and the approved address must stay. */
@@ -336,7 +352,7 @@ Test(fw_nft, resolver_outage_keeps_addresses, .fini = lab_fini)
 
 Test(fw_nft, dns_only_to_the_resolver, .fini = lab_fini)
 {
-	lab_start("203.0.113.10 web.test\n", NULL, NULL);
+	lab_start("203.0.113.10 web.test\n", NULL, false);
 	struct fw_dns_answer a;
 	/* The resolver answers the sandbox (UDP) ... */
 	int rc = netlab_dns(&lab, LAB_SANDBOX, LAB_RESOLVER, "web.test", ns_t_a, 2000, &a);
@@ -370,7 +386,7 @@ Test(fw_nft, dns_only_to_the_resolver, .fini = lab_fini)
 
 Test(fw_nft, two_names_sharing_an_address, .fini = lab_fini)
 {
-	lab_start("203.0.113.12 a.test\n203.0.113.12 b.test\n203.0.113.10 b.test\n", NULL, NULL);
+	lab_start("203.0.113.12 a.test\n203.0.113.12 b.test\n203.0.113.10 b.test\n", NULL, false);
 	add_ok("a.test");
 	add_ok("b.test");
 	assert_reaches(LAB_SANDBOX, "203.0.113.12");
@@ -401,30 +417,8 @@ Test(fw_nft, two_names_sharing_an_address, .fini = lab_fini)
 
 Test(fw_nft, hostile_names_never_reach_nft, .fini = lab_fini)
 {
-	char why[256];
-	if (netlab_available(why, sizeof(why)) < 0)
-		cr_skip_test("nftables namespace tests skipped: %s", why);
-	/* nft is a wrapper that records every transaction it is given. The
-	 * lab's temp dir does not exist yet, so the wrapper lives in its own. */
-	snprintf(wrap_dir, sizeof(wrap_dir), "/tmp/smrnft-wrap-XXXXXX");
-	cr_assert_not_null(mkdtemp(wrap_dir));
-	const char *wdir = wrap_dir;
-	char wrapper[PATH_MAX], log[PATH_MAX];
-	snprintf(wrapper, sizeof(wrapper), "%s/nft", wdir);
-	snprintf(log, sizeof(log), "%s/nft.log", wdir);
-	FILE *f = fopen(wrapper, "w");
-	cr_assert_not_null(f);
-	fprintf(f,
-		"#!/bin/sh\n"
-		"# records the transaction, then hands it to the real nft\n"
-		"cat > '%s.in'\n"
-		"{ echo '=== nft' \"$@\"; cat '%s.in'; } >> '%s'\n"
-		"exec nft \"$@\" < '%s.in'\n",
-		log, log, log, log);
-	fclose(f);
-	chmod(wrapper, 0755);
-	struct fw_nft_opts o = {.sandbox_iface = "sbx0", .resolver = LAB_RESOLVER, .min_ttl_s = 1};
-	lab_start("203.0.113.10 web.test\n", &o, wrapper);
+	/* nft is a recorder of every transaction it is given. */
+	lab_start("203.0.113.10 web.test\n", NULL, true);
 
 	const char *hostile[] = {
 		"evil.test\nweb.test",
@@ -460,8 +454,9 @@ Test(fw_nft, hostile_names_never_reach_nft, .fini = lab_fini)
 	add_ok("web.test");
 	assert_reaches(LAB_SANDBOX, "203.0.113.10");
 
-	char text[65536];
-	f = fopen(log, "r");
+	char text[65536], log[PATH_MAX + 16];
+	snprintf(log, sizeof(log), "%s/nft.log", lab.dir);
+	FILE *f = fopen(log, "r");
 	cr_assert_not_null(f, "the wrapper never ran");
 	size_t n = fread(text, 1, sizeof(text) - 1, f);
 	fclose(f);
@@ -486,7 +481,7 @@ Test(fw_nft, output_chain_and_cidr_mode, .fini = lab_fini)
 	struct fw_nft_opts o = {.sandbox_cidr = "192.0.2.0/24, 2001:db8:1::/64",
 				.resolver = LAB_RESOLVER,
 				.min_ttl_s = 1};
-	lab_start("203.0.113.10 web.test\n2001:db8:3::10 web.test\n", &o, NULL);
+	lab_start("203.0.113.10 web.test\n2001:db8:3::10 web.test\n", &o, false);
 	/* forward, by source subnet */
 	assert_rejected(LAB_SANDBOX, "203.0.113.10", NULL);
 	assert_rejected(LAB_SANDBOX, "2001:db8:3::10", NULL);
@@ -510,7 +505,7 @@ Test(fw_nft, output_chain_and_cidr_mode, .fini = lab_fini)
 
 Test(fw_nft, restart_keeps_approved_names, .fini = lab_fini)
 {
-	lab_start("203.0.113.10 web.test\n203.0.113.12 gone.test\n", NULL, NULL);
+	lab_start("203.0.113.10 web.test\n203.0.113.12 gone.test\n", NULL, false);
 	add_ok("web.test");
 	add_ok("gone.test");
 	assert_reaches(LAB_SANDBOX, "203.0.113.10");

@@ -234,7 +234,9 @@ int netlab_up(struct netlab *l, const char *hosts)
 	memset(l, 0, sizeof(*l));
 	l->ns_orig = l->ns_sandbox = l->ns_router = -1;
 	snprintf(l->prefix, sizeof(l->prefix), "smrnft-%ld-%u", (long)getpid(), seq++);
-	snprintf(l->dir, sizeof(l->dir), "/tmp/smrnft-XXXXXX");
+	/* The prefix in the dir's name lets `topology.sh gc` remove it once
+	 * this process is gone, even if it died before netlab_down. */
+	snprintf(l->dir, sizeof(l->dir), "/tmp/%s-XXXXXX", l->prefix);
 	if (!mkdtemp(l->dir)) {
 		l->dir[0] = '\0';
 		snprintf(l->err, sizeof(l->err), "mkdtemp: %s", strerror(errno));

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "mm_bot.h"
 
@@ -466,12 +468,14 @@ Test(mm_bot, approval_cards)
 	char *reply = NULL;
 	cJSON *forged = cJSON_Duplicate(ctx, 1);
 	cJSON_ReplaceItemInObject(forged, "secret", cJSON_CreateString("00000000000000000000000000000000"));
-	cr_assert_eq(click(forged, "alice", &reply), 403);
-	cr_assert_null(reply);
+	cr_assert_eq(click(forged, "alice", &reply), 200);
+	cr_assert_not_null(strstr(reply, "unknown or has expired"), "%s", reply);
+	cr_assert_null(strstr(reply, "update"), "a forged click changes nothing");
+	free(reply);
 	cJSON_Delete(forged);
-	/* a user who may not type cannot decide */
-	cr_assert_eq(click(ctx, "mallory", &reply), 200);
-	cr_assert_not_null(strstr(reply, "not allowed"));
+	/* only the session's owner decides (no SM_APPROVERS here) */
+	cr_assert_eq(click(ctx, "carol", &reply), 200);
+	cr_assert_not_null(strstr(reply, "Only the session's owner"), "%s", reply);
 	free(reply);
 	cr_assert_str_eq(W.approved_host, "");
 	/* alice approves: the firewall is asked, the card loses its buttons */
@@ -492,7 +496,9 @@ Test(mm_bot, approval_cards)
 	cr_assert_str_eq(W.typed[0], "[NETWORK_APPROVED: pypi.org]");
 	c = last();
 	cr_assert_str_eq(c->path, "/api/v4/posts/card1/patch");
-	cr_assert_not_null(strstr(c->body, "Approved: pypi.org is allowed"));
+	cr_assert_not_null(strstr(c->body, "Approved by @alice at "), "%s", c->body);
+	cr_assert_not_null(strstr(c->body, " UTC: pypi.org is allowed"), "%s", c->body);
+	cr_assert_null(strstr(c->body, "\"actions\""), "a decided card has no buttons");
 	cr_assert_eq(mm_bot_pending(B), 0);
 	cJSON_Delete(ctx);
 
@@ -525,7 +531,103 @@ Test(mm_bot, approval_cards)
 	cr_assert_eq(W.ncalls, n);
 	cr_assert_str_eq(W.typed[3], "[NETWORK_APPROVED: allowed.example]");
 	/* garbage bodies */
-	cr_assert_eq(mm_bot_on_action(B, "not json", 8, &reply), 403);
+	cr_assert_eq(mm_bot_on_action(B, "not json", 8, &reply), 400);
+	free(reply);
+}
+
+Test(mm_bot, firewall_failure_keeps_the_card_and_reactions_decide)
+{
+	start_session();
+	const char *ctxl[] = {"[NETWORK_REQUEST: pypi.org]"};
+	struct vt_marker m = {.value = "pypi.org", .line = ctxl[0], .context = ctxl, .ncontext = 1};
+	struct vt_op op = {.kind = VT_OP_MARKER, .marker = &m};
+	mm_bot_on_op(B, "sess0001", &op);
+	cJSON *ctx = card_context(last(), "approve");
+	complete(W.ncalls - 1, "card1");
+	char *reply = NULL;
+	cr_assert_eq(click(ctx, "alice", &reply), 200);
+	free(reply);
+	/* the firewall fails: nothing typed, the card says so and keeps its buttons */
+	W.approve_done(W.approve_data, -EIO, "alias apply failed");
+	W.approve_done = NULL;
+	cr_assert_eq(W.ntyped, 0);
+	struct call *c = last();
+	cr_assert_str_eq(c->path, "/api/v4/posts/card1/patch");
+	cr_assert_not_null(strstr(c->body, "failed"), "%s", c->body);
+	cr_assert_not_null(strstr(c->body, "alias apply failed"), "%s", c->body);
+	cr_assert_not_null(strstr(c->body, "\"actions\""), "the card stays actionable");
+	cr_assert_eq(mm_bot_pending(B), 1);
+	cJSON_Delete(ctx);
+
+	/* a thumbs-up by the owner (reactions arrive over the WebSocket with a
+	 * user id; the bot learns the name, then decides) */
+	W.approved_host[0] = '\0';
+	cJSON *d = cJSON_CreateObject();
+	cJSON_AddStringToObject(d, "reaction",
+				"{\"user_id\":\"uid-alice\",\"post_id\":\"card1\",\"emoji_name\":\"+1\"}");
+	mm_bot_on_event(B, "reaction_added", d, NULL);
+	cJSON_Delete(d);
+	c = last();
+	cr_assert_str_eq(c->path, "/api/v4/users/uid-alice");
+	cJSON *u = cJSON_Parse("{\"id\":\"uid-alice\",\"username\":\"alice\"}");
+	c->done = 1;
+	c->cb(c->data, 0, 200, u, "");
+	cJSON_Delete(u);
+	cr_assert_str_eq(W.approved_host, "pypi.org");
+	W.approve_done(W.approve_data, 0, "");
+	W.approve_done = NULL;
+	cr_assert_str_eq(W.typed[0], "[NETWORK_APPROVED: pypi.org]");
+	/* a reaction by someone else does nothing */
+	const char *l2[] = {"[NETWORK_REQUEST: other.example]"};
+	struct vt_marker m2 = {.value = "other.example", .line = l2[0], .context = l2, .ncontext = 1};
+	op.marker = &m2;
+	mm_bot_on_op(B, "sess0001", &op);
+	complete(W.ncalls - 1, "card2");
+	d = cJSON_CreateObject();
+	cJSON_AddStringToObject(d, "reaction",
+				"{\"user_id\":\"uid-bob\",\"post_id\":\"card2\",\"emoji_name\":\"-1\"}");
+	mm_bot_on_event(B, "reaction_added", d, NULL);
+	cJSON_Delete(d);
+	c = last();
+	u = cJSON_Parse("{\"id\":\"uid-bob\",\"username\":\"bob\"}");
+	c->done = 1;
+	c->cb(c->data, 0, 200, u, "");
+	cJSON_Delete(u);
+	cr_assert_eq(W.ndenied, 0);
+	cr_assert_eq(mm_bot_pending(B), 1);
+}
+
+Test(mm_bot, pending_requests_expire)
+{
+	const char *allowed[] = {"alice", NULL};
+	struct mm_bot_opts o = {
+		.bot_user_id = "botid",
+		.allowed_users = allowed,
+		.callback_url = "http://relay.example/mm/action",
+		.approval_ttl_s = 1,
+		.io = {.rest = io_rest, .start = io_start, .stop = io_stop, .send_text = io_send,
+		       .send_keys = io_keys, .resize = io_resize, .describe = io_describe,
+		       .check_host = io_check, .approve = io_approve, .deny = io_deny,
+		       .random = io_random},
+	};
+	char err[128];
+	cr_assert_eq(mm_bot_new(&o, &B, err, sizeof(err)), 0, "%s", err);
+	posted("p1", "uid-alice", "alice", NULL, "@claude start acme/api", 1000);
+	W.start_done(W.start_data, 0, "sess0001", "");
+	W.start_done = NULL;
+	const char *ctxl[] = {"[NETWORK_REQUEST: pypi.org]"};
+	struct vt_marker m = {.value = "pypi.org", .line = ctxl[0], .context = ctxl, .ncontext = 1};
+	struct vt_op op = {.kind = VT_OP_MARKER, .marker = &m};
+	mm_bot_on_op(B, "sess0001", &op);
+	complete(W.ncalls - 1, "card1");
+	mm_bot_tick(B);
+	cr_assert_eq(W.ntyped, 0, "not expired yet");
+	nanosleep(&(struct timespec){1, 100000000}, NULL); /* the TTL is in whole seconds */
+	mm_bot_tick(B);
+	cr_assert_eq(W.ntyped, 1);
+	cr_assert_str_eq(W.typed[0], "[NETWORK_DENIED: pypi.org]");
+	cr_assert_not_null(strstr(last()->body, "Expired"), "%s", last()->body);
+	cr_assert_eq(mm_bot_pending(B), 0);
 }
 
 Test(mm_bot, gap_refetch_and_persistence)

@@ -21,7 +21,8 @@
 #                                 namespaces (ip netns pids) and delete them
 #   topology.sh gc                `down` for every smrnft-PID-* whose PID is
 #                                 dead (a test process that crashed before
-#                                 its cleanup ran)
+#                                 its cleanup ran), and its /tmp/smrnft-PID-*
+#                                 dir
 #
 # PREFIX is smrnft-<test pid>-<n>: unique per test, so suites running in
 # parallel never share a namespace. Exit status non-zero on any failure of
@@ -40,13 +41,20 @@ ns_down() {
 }
 
 gc() {
-	[ -d /run/netns ] || return 0
 	for f in /run/netns/smrnft-*-router; do
 		[ -e "$f" ] || continue
 		prefix=$(basename "$f" -router)
 		pid=$(echo "$prefix" | cut -d- -f2)
 		[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && continue
 		ns_down "$prefix"
+	done
+	# The lab's temp dirs: /tmp/smrnft-PID-N-XXXXXX (test_fw_nft_lab.c).
+	for d in /tmp/smrnft-[0-9]*-[0-9]*-*; do
+		[ -d "$d" ] || continue
+		pid=$(basename "$d" | cut -d- -f2)
+		case "$pid" in *[!0-9]* | "") continue ;; esac
+		kill -0 "$pid" 2>/dev/null && continue
+		rm -rf "$d"
 	done
 }
 
