@@ -32,6 +32,8 @@ struct thread {
 	char *channel, *root;
 	char *owner;
 	char *owner_id;
+	char **owed;         /* verdicts to type once the session is reattached */
+	size_t nowed;
 	char **invited;
 	size_t ninvited;
 	char *live_id;       /* the live post, NULL when the next live text starts one */
@@ -200,6 +202,9 @@ static void thread_free(struct thread *t)
 	free(t->root);
 	free(t->owner);
 	free(t->owner_id);
+	for (size_t i = 0; i < t->nowed; i++)
+		free(t->owed[i]);
+	free(t->owed);
 	for (size_t i = 0; i < t->ninvited; i++)
 		free(t->invited[i]);
 	free(t->invited);
@@ -473,12 +478,35 @@ static void card_created(void *data, int rc, long status, const cJSON *resp, con
 	free(r);
 }
 
+/* Types a verdict into the session. While it is reconnecting the verdict
+ * waits in its thread and is typed on reattach: the program is waiting
+ * for it, so it must never be lost. */
 static void type_marker(struct mm_bot *b, const char *session, const char *verdict,
 			const char *host)
 {
 	char text[400];
 	snprintf(text, sizeof(text), "[NETWORK_%s: %s]", verdict, host);
-	b->io.send_text(b->io.ctx, session, text);
+	if (b->io.send_text(b->io.ctx, session, text) != -ENOTCONN)
+		return;
+	struct thread *t = thread_by_session(b, session);
+	char **n = t ? realloc(t->owed, (t->nowed + 1) * sizeof(*n)) : NULL;
+	if (!n)
+		return;
+	t->owed = n;
+	if ((t->owed[t->nowed] = strdup(text)))
+		t->nowed++;
+}
+
+static void pay_owed(struct mm_bot *b, struct thread *t)
+{
+	size_t k = 0;
+	for (; k < t->nowed; k++)
+		if (b->io.send_text(b->io.ctx, t->session, t->owed[k]) == -ENOTCONN)
+			break;
+	for (size_t i = 0; i < k; i++)
+		free(t->owed[i]);
+	memmove(t->owed, t->owed + k, (t->nowed - k) * sizeof(*t->owed));
+	t->nowed -= k;
 }
 
 static void on_marker(struct mm_bot *b, struct thread *t, const struct vt_marker *m)
@@ -586,6 +614,7 @@ void mm_bot_on_state(struct mm_bot *b, const char *session, int ended, int detac
 			 w ? w : "");
 	} else {
 		snprintf(msg, sizeof(msg), "Reconnected to session `%s`.", session);
+		pay_owed(b, t);
 	}
 	free(w);
 	reply(b, t->channel, t->root, msg);
@@ -1277,6 +1306,9 @@ cJSON *mm_bot_save(const struct mm_bot *b)
 			cJSON_AddStringToObject(x, "owner_id", t->owner_id);
 		if (t->live_id)
 			cJSON_AddStringToObject(x, "live", t->live_id);
+		cJSON *owed = cJSON_AddArrayToObject(x, "owed");
+		for (size_t j = 0; j < t->nowed; j++)
+			cJSON_AddItemToArray(owed, cJSON_CreateString(t->owed[j]));
 		cJSON *inv = cJSON_AddArrayToObject(x, "invited");
 		for (size_t j = 0; j < t->ninvited; j++)
 			cJSON_AddItemToArray(inv, cJSON_CreateString(t->invited[j]));
@@ -1318,6 +1350,15 @@ int mm_bot_load(struct mm_bot *b, const cJSON *saved)
 		t->live_id = dupn(jstr(x, "live"));
 		t->owner_id = dupn(jstr(x, "owner_id"));
 		const cJSON *u;
+		cJSON_ArrayForEach(u, cJSON_GetObjectItemCaseSensitive(x, "owed"))
+		{
+			char **n = cJSON_IsString(u) ? realloc(t->owed, (t->nowed + 1) * sizeof(*n)) : NULL;
+			if (!n)
+				continue;
+			t->owed = n;
+			if ((t->owed[t->nowed] = strdup(u->valuestring)))
+				t->nowed++;
+		}
 		cJSON_ArrayForEach(u, cJSON_GetObjectItemCaseSensitive(x, "invited"))
 		{
 			char **n = cJSON_IsString(u) ? realloc(t->invited, (t->ninvited + 1) * sizeof(*n)) : NULL;
