@@ -499,6 +499,8 @@ static void type_marker(struct mm_bot *b, const char *session, const char *verdi
 
 static void pay_owed(struct mm_bot *b, struct thread *t)
 {
+	if (!t->nowed)
+		return;
 	size_t k = 0;
 	for (; k < t->nowed; k++)
 		if (b->io.send_text(b->io.ctx, t->session, t->owed[k]) == -ENOTCONN)
