@@ -11,9 +11,7 @@
 #include "sr_envwrap.h"
 #include "sr_holder.h"
 #include "sr_project.h"
-
-#define SHOW_MAX 48  /* bytes of a hostile value echoed in a message */
-#define SHOW_CAP 200 /* SHOW_MAX bytes escaped as \xHH, plus "..." */
+#include "sr_show.h"
 
 #define IMAGE_MAX 255
 #define NETWORK_MAX 255
@@ -22,36 +20,6 @@
 
 #define LABEL "smrelay.session"
 
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
-/* A value as it may appear in a message: printable ASCII kept, other bytes
- * as \xHH, cut after SHOW_MAX bytes. Messages go to chat and logs, where a
- * raw newline or escape sequence would forge lines. */
-static const char *show(char buf[SHOW_CAP], const char *s)
-{
-	size_t o = 0, i = 0;
-	for (; s[i] && i < SHOW_MAX; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c >= 0x20 && c < 0x7f)
-			buf[o++] = (char)c;
-		else
-			o += (size_t)snprintf(buf + o, SHOW_CAP - o, "\\x%02x", c);
-	}
-	buf[o] = '\0';
-	if (s[i])
-		strcat(buf + o, "...");
-	return buf;
-}
 
 static bool is_alnum(unsigned char c)
 {
@@ -63,51 +31,51 @@ static bool is_alnum(unsigned char c)
 static int check_charset(const char *what, const char *s, size_t max, const char *extra,
 			 const char *allowed, char *err, size_t errlen)
 {
-	char v[SHOW_CAP], c[SHOW_CAP];
+	char v[SR_SHOW_CAP], c[SR_SHOW_CAP];
 	if (!*s)
-		return fail(err, errlen, "container %s is empty", what);
+		return sr_fail(err, errlen, "container %s is empty", what);
 	for (size_t i = 0; s[i]; i++) {
 		if (i == max)
-			return fail(err, errlen, "container %s '%s' is longer than %zu bytes", what,
-				    show(v, s), max);
+			return sr_fail(err, errlen, "container %s '%s' is longer than %zu bytes", what,
+				    sr_show(v, s), max);
 		unsigned char b = (unsigned char)s[i];
 		if (!is_alnum(b) && !strchr(extra, b)) {
 			char one[2] = {s[i], '\0'};
-			return fail(err, errlen, "container %s '%s' contains '%s': only %s are allowed",
-				    what, show(v, s), show(c, one), allowed);
+			return sr_fail(err, errlen, "container %s '%s' contains '%s': only %s are allowed",
+				    what, sr_show(v, s), sr_show(c, one), allowed);
 		}
 	}
 	if (s[0] == '-')
-		return fail(err, errlen, "container %s '%s' must not start with '-'", what, show(v, s));
+		return sr_fail(err, errlen, "container %s '%s' must not start with '-'", what, sr_show(v, s));
 	return 0;
 }
 
 /* [0-9]+[bkmgBKMG]? — the units podman and docker both take. */
 static int check_memory(const char *s, char *err, size_t errlen)
 {
-	char v[SHOW_CAP];
+	char v[SR_SHOW_CAP];
 	size_t n = strlen(s), d = strspn(s, "0123456789");
 	bool ok = n > 0 && n <= LIMIT_MAX && d > 0 &&
 		  (d == n || (d == n - 1 && strchr("bkmgBKMG", s[d])));
 	if (!ok)
-		return fail(err, errlen,
+		return sr_fail(err, errlen,
 			    "container memory limit '%s' is invalid: use a number with an optional unit b, k, m or g (e.g. 4g)",
-			    show(v, s));
+			    sr_show(v, s));
 	return 0;
 }
 
 /* Digits with at most one '.', at least one digit. */
 static int check_cpus(const char *s, char *err, size_t errlen)
 {
-	char v[SHOW_CAP];
+	char v[SR_SHOW_CAP];
 	size_t n = strlen(s), dots = 0;
 	for (size_t i = 0; i < n; i++)
 		dots += s[i] == '.';
 	/* every byte a digit or a '.', one '.' at most, one digit at least */
 	if (n == 0 || n > LIMIT_MAX || strspn(s, "0123456789.") != n || dots > 1 ||
 	    n - dots == 0)
-		return fail(err, errlen,
-			    "container cpus '%s' is invalid: use a number such as 2 or 1.5", show(v, s));
+		return sr_fail(err, errlen,
+			    "container cpus '%s' is invalid: use a number such as 2 or 1.5", sr_show(v, s));
 	return 0;
 }
 
@@ -115,25 +83,25 @@ static int check_cpus(const char *s, char *err, size_t errlen)
  * an option or (bash) a job spec, and no control bytes in the command line. */
 static int check_bin(const char *s, char *err, size_t errlen)
 {
-	char v[SHOW_CAP];
+	char v[SR_SHOW_CAP];
 	if (!*s)
-		return fail(err, errlen, "container runtime program is empty");
+		return sr_fail(err, errlen, "container runtime program is empty");
 	for (const char *p = s; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			return fail(err, errlen,
+			return sr_fail(err, errlen,
 				    "container runtime program '%s' contains a control character",
-				    show(v, s));
+				    sr_show(v, s));
 	if (s[0] == '-' || s[0] == '%')
-		return fail(err, errlen, "container runtime program '%s' must not start with '%c'",
-			    show(v, s), s[0]);
+		return sr_fail(err, errlen, "container runtime program '%s' must not start with '%c'",
+			    sr_show(v, s), s[0]);
 	return 0;
 }
 
 static int check_workdir(const char *s, char *err, size_t errlen)
 {
-	char v[SHOW_CAP];
+	char v[SR_SHOW_CAP];
 	if (!s)
-		return fail(err, errlen, "container workdir is missing");
+		return sr_fail(err, errlen, "container workdir is missing");
 	int rc = sr_project_check_path("container workdir", s, err, errlen);
 	if (rc)
 		return rc;
@@ -142,26 +110,26 @@ static int check_workdir(const char *s, char *err, size_t errlen)
 	 * either form can carry every accepted workdir. */
 	const char *bad = strpbrk(s, ",:");
 	if (bad)
-		return fail(err, errlen,
+		return sr_fail(err, errlen,
 			    "container workdir '%s' contains '%c', which the runtime's volume syntax cannot carry",
-			    show(v, s), *bad);
+			    sr_show(v, s), *bad);
 	return 0;
 }
 
 static int check_spec(const struct sr_container_spec *s, char *err, size_t errlen)
 {
-	char v[SHOW_CAP];
+	char v[SR_SHOW_CAP];
 	if (!s)
-		return fail(err, errlen, "no container spec");
+		return sr_fail(err, errlen, "no container spec");
 	if (s->runtime != SR_RUNTIME_PODMAN && s->runtime != SR_RUNTIME_DOCKER &&
 	    s->runtime != SR_RUNTIME_NONE)
-		return fail(err, errlen, "unknown container runtime %d", (int)s->runtime);
+		return sr_fail(err, errlen, "unknown container runtime %d", (int)s->runtime);
 	if (!s->session_id)
-		return fail(err, errlen, "session id is missing");
+		return sr_fail(err, errlen, "session id is missing");
 	if (!sr_holder_id_valid(s->session_id))
-		return fail(err, errlen,
+		return sr_fail(err, errlen,
 			    "session id '%s' is invalid: 1 to 64 letters, digits, '_' or '-', not starting with '-'",
-			    show(v, s->session_id));
+			    sr_show(v, s->session_id));
 	int rc = check_workdir(s->workdir, err, errlen);
 	if (rc || s->runtime == SR_RUNTIME_NONE)
 		return rc;
@@ -169,7 +137,7 @@ static int check_spec(const struct sr_container_spec *s, char *err, size_t errle
 	if (s->runtime_bin && (rc = check_bin(s->runtime_bin, err, errlen)))
 		return rc;
 	if (!s->image)
-		return fail(err, errlen, "container image is missing");
+		return sr_fail(err, errlen, "container image is missing");
 	rc = check_charset("image", s->image, IMAGE_MAX, "._/:@-",
 			   "letters, digits and . _ / : @ -", err, errlen);
 	if (!rc && s->network)
@@ -184,9 +152,9 @@ static int check_spec(const struct sr_container_spec *s, char *err, size_t errle
 				   "letters, digits and . _ + -", err, errlen);
 	for (size_t i = 0; !rc && s->env_names && s->env_names[i]; i++)
 		if (!sr_envwrap_name_valid(s->env_names[i]))
-			rc = fail(err, errlen,
+			rc = sr_fail(err, errlen,
 				  "forwarded environment variable name '%s' is invalid: use letters, digits and '_', not starting with a digit",
-				  show(v, s->env_names[i]));
+				  sr_show(v, s->env_names[i]));
 	return rc;
 }
 
@@ -230,7 +198,7 @@ static int begin(const struct sr_container_spec *s, struct sr_argv *out,
 		 char name[SR_CONTAINER_NAME_MAX], char *err, size_t errlen)
 {
 	if (!out)
-		return fail(err, errlen, "no output argv");
+		return sr_fail(err, errlen, "no output argv");
 	*out = (struct sr_argv){0};
 	int rc = check_spec(s, err, errlen);
 	if (rc)
@@ -245,7 +213,7 @@ static int finish(int rc, struct sr_argv *out, char *err, size_t errlen)
 	if (rc) {
 		sr_argv_free(out);
 		if (rc == -ENOMEM)
-			fail(err, errlen, "out of memory");
+			sr_fail(err, errlen, "out of memory");
 	}
 	return rc;
 }
@@ -253,7 +221,7 @@ static int finish(int rc, struct sr_argv *out, char *err, size_t errlen)
 static int check_inner(const struct sr_argv *inner, char *err, size_t errlen)
 {
 	if (!inner || inner->n == 0 || !inner->v)
-		return fail(err, errlen, "no command to run in the container");
+		return sr_fail(err, errlen, "no command to run in the container");
 	return 0;
 }
 

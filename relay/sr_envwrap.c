@@ -1,5 +1,6 @@
 /* sr_envwrap.c — secrets through stdin instead of argv (see sr_envwrap.h). */
 #include "sr_envwrap.h"
+#include "sr_show.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -28,38 +29,7 @@ static const char SCRIPT[] =
 	"export \"$l\" || exit 125; "
 	"done; exit 125";
 
-#define SHOW_MAX 48  /* bytes of a bad name echoed in a message */
-#define SHOW_CAP 200 /* SHOW_MAX bytes escaped as \xHH, plus "..." */
 
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
-/* A name as it may appear in a message (names are not secret, but a bad
- * one may hold a newline or an escape sequence that would forge log lines). */
-static const char *show(char buf[SHOW_CAP], const char *s)
-{
-	size_t o = 0, i = 0;
-	for (; s[i] && i < SHOW_MAX; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c >= 0x20 && c < 0x7f)
-			buf[o++] = (char)c;
-		else
-			o += (size_t)snprintf(buf + o, SHOW_CAP - o, "\\x%02x", c);
-	}
-	buf[o] = '\0';
-	if (s[i])
-		strcat(buf + o, "...");
-	return buf;
-}
 
 int sr_envwrap_name_valid(const char *name)
 {
@@ -98,29 +68,29 @@ int sr_envwrap_payload(const struct sr_env *env, char **out, size_t *len, char *
 	if (len)
 		*len = 0;
 	if (!out || !len)
-		return fail(err, errlen, "envwrap: no output buffer");
+		return sr_fail(err, errlen, "envwrap: no output buffer");
 
 	/* Check everything before allocating, so a rejected set never leaves
 	 * a partial copy of a secret anywhere. */
 	size_t total = 1; /* the final empty line */
 	for (size_t i = 0; env && env[i].name; i++) {
-		char v[SHOW_CAP];
+		char v[SR_SHOW_CAP];
 		const char *name = env[i].name;
 		if (!sr_envwrap_name_valid(name))
-			return fail(err, errlen,
+			return sr_fail(err, errlen,
 				    "environment variable name '%s' is invalid: use letters, digits and '_', not starting with a digit",
-				    show(v, name));
+				    sr_show(v, name));
 		const char *value = env[i].value;
 		if (!value)
-			return fail(err, errlen, "environment variable %s has no value", name);
+			return sr_fail(err, errlen, "environment variable %s has no value", name);
 		/* Never echo the value: only say what is wrong with it. */
 		if (strpbrk(value, "\n\r"))
-			return fail(err, errlen,
+			return sr_fail(err, errlen,
 				    "the value of environment variable %s contains a line break (not allowed)",
 				    name);
 		size_t nl = strlen(name), vl = strlen(value);
 		if (vl > (size_t)-1 / 2 - total - nl - 2)
-			return fail(err, errlen, "environment variable %s is too long", name);
+			return sr_fail(err, errlen, "environment variable %s is too long", name);
 		total += nl + 1 + vl + 1;
 	}
 

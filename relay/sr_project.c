@@ -3,6 +3,7 @@
  * remote command lines (quoted, but still operands of git and podman) and
  * in paths on the VM. */
 #include "sr_project.h"
+#include "sr_show.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -11,40 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SHOW_MAX 48   /* bytes of a hostile value echoed in a message */
-#define SHOW_CAP 200  /* SHOW_MAX bytes escaped as \xHH, plus "..." */
 #define PATH_CAP 4096 /* PATH_MAX on Linux, including the NUL */
 
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
-/* A value as it may appear in a message: printable ASCII kept, other bytes
- * as \xHH, cut after SHOW_MAX bytes. Messages go to chat and logs, where a
- * raw newline or escape sequence would forge lines. */
-static const char *show(char buf[SHOW_CAP], const char *s)
-{
-	size_t o = 0, i = 0;
-	for (; s[i] && i < SHOW_MAX; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c >= 0x20 && c < 0x7f)
-			buf[o++] = (char)c;
-		else
-			o += (size_t)snprintf(buf + o, SHOW_CAP - o, "\\x%02x", c);
-	}
-	buf[o] = '\0';
-	if (s[i])
-		strcat(buf + o, "...");
-	return buf;
-}
 
 static int is_name_byte(unsigned char c)
 {
@@ -56,38 +25,38 @@ static int is_name_byte(unsigned char c)
  * starting with '-' (an option to git/podman) or '.' ("..", hidden dirs). */
 static int check_name(const char *what, const char *s, size_t max, char *err, size_t errlen)
 {
-	char v[SHOW_CAP], c[SHOW_CAP];
+	char v[SR_SHOW_CAP], c[SR_SHOW_CAP];
 	if (!s || !*s)
-		return fail(err, errlen, "%s is empty", what);
+		return sr_fail(err, errlen, "%s is empty", what);
 	for (size_t i = 0; s[i]; i++) {
 		if (i == max)
-			return fail(err, errlen, "%s '%s' is longer than %zu characters", what, show(v, s), max);
+			return sr_fail(err, errlen, "%s '%s' is longer than %zu characters", what, sr_show(v, s), max);
 		if (!is_name_byte((unsigned char)s[i])) {
 			char one[2] = {s[i], '\0'};
-			return fail(err, errlen,
+			return sr_fail(err, errlen,
 				    "%s '%s' contains '%s': only letters, digits, '.', '_' and '-' are allowed",
-				    what, show(v, s), show(c, one));
+				    what, sr_show(v, s), sr_show(c, one));
 		}
 	}
 	if (s[0] == '-' || s[0] == '.')
-		return fail(err, errlen, "%s '%s' must not start with '%c'", what, s, s[0]);
+		return sr_fail(err, errlen, "%s '%s' must not start with '%c'", what, s, s[0]);
 	return 0;
 }
 
 static int check_branch_bytes(const char *b, char *err, size_t errlen)
 {
-	char v[SHOW_CAP], c[SHOW_CAP];
+	char v[SR_SHOW_CAP], c[SR_SHOW_CAP];
 	for (size_t i = 0; b[i]; i++) {
 		unsigned char ch = (unsigned char)b[i];
 		if (i == SR_PROJECT_BRANCH_MAX)
-			return fail(err, errlen, "branch '%s' is longer than %d characters", show(v, b),
+			return sr_fail(err, errlen, "branch '%s' is longer than %d characters", sr_show(v, b),
 				    SR_PROJECT_BRANCH_MAX);
 		if (ch <= 0x20 || ch >= 0x7f || strchr("~^:?*[\\", ch)) {
 			char one[2] = {b[i], '\0'};
-			return fail(err, errlen,
+			return sr_fail(err, errlen,
 				    "branch '%s' contains '%s' (not allowed: space, ~ ^ : ? * [ \\, "
 				    "control characters and non-ASCII)",
-				    show(v, b), show(c, one));
+				    sr_show(v, b), sr_show(c, one));
 		}
 	}
 	return 0;
@@ -99,9 +68,9 @@ static int check_branch_components(const char *b, char *err, size_t errlen)
 	for (const char *p = b; *p;) {
 		size_t len = strcspn(p, "/");
 		if (p[0] == '.')
-			return fail(err, errlen, "branch '%s' has a component starting with '.'", b);
+			return sr_fail(err, errlen, "branch '%s' has a component starting with '.'", b);
 		if (len >= 5 && memcmp(p + len - 5, ".lock", 5) == 0)
-			return fail(err, errlen, "branch '%s' has a component ending in '.lock'", b);
+			return sr_fail(err, errlen, "branch '%s' has a component ending in '.lock'", b);
 		p += len + (p[len] == '/');
 	}
 	return 0;
@@ -111,7 +80,7 @@ static int check_branch_components(const char *b, char *err, size_t errlen)
 static int check_branch(const char *b, char *err, size_t errlen)
 {
 	if (!b || !*b)
-		return fail(err, errlen, "branch is empty");
+		return sr_fail(err, errlen, "branch is empty");
 	int rc = check_branch_bytes(b, err, errlen);
 	if (rc)
 		return rc;
@@ -119,45 +88,45 @@ static int check_branch(const char *b, char *err, size_t errlen)
 	static const char *const seqs[] = {"..", "@{", "//"};
 	for (size_t i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++)
 		if (strstr(b, seqs[i]))
-			return fail(err, errlen, "branch '%s' contains '%s'", b, seqs[i]);
+			return sr_fail(err, errlen, "branch '%s' contains '%s'", b, seqs[i]);
 	size_t len = strlen(b);
 	if (b[0] == '-' || b[0] == '/')
-		return fail(err, errlen, "branch '%s' must not start with '%c'", b, b[0]);
+		return sr_fail(err, errlen, "branch '%s' must not start with '%c'", b, b[0]);
 	if (b[len - 1] == '/' || b[len - 1] == '.')
-		return fail(err, errlen, "branch '%s' must not end with '%c'", b, b[len - 1]);
+		return sr_fail(err, errlen, "branch '%s' must not end with '%c'", b, b[len - 1]);
 	if (!strcmp(b, "@") || !strcmp(b, "HEAD"))
-		return fail(err, errlen, "branch '%s' is not a valid branch name", b);
+		return sr_fail(err, errlen, "branch '%s' is not a valid branch name", b);
 	return check_branch_components(b, err, errlen);
 }
 
 int sr_project_validate(const struct sr_project_spec *s, char *err, size_t errlen)
 {
 	if (!s)
-		return fail(err, errlen, "no project");
+		return sr_fail(err, errlen, "no project");
 	if (s->name) {
 		/* the name first: the messages below echo it */
 		int rc = check_name("project name", s->name, SR_PROJECT_NAME_MAX, err, errlen);
 		if (rc)
 			return rc;
 		if (s->worktree || s->worktree_name)
-			return fail(err, errlen, "--worktree needs org/repo; '%s' is a static project",
+			return sr_fail(err, errlen, "--worktree needs org/repo; '%s' is a static project",
 				    s->name);
 		if (s->branch)
-			return fail(err, errlen, "a branch needs org/repo; '%s' is a static project",
+			return sr_fail(err, errlen, "a branch needs org/repo; '%s' is a static project",
 				    s->name);
 		if (s->org || s->repo)
-			return fail(err, errlen, "a project has either a name or org/repo, not both");
+			return sr_fail(err, errlen, "a project has either a name or org/repo, not both");
 		return 0;
 	}
 	if (!s->org || !s->repo)
-		return fail(err, errlen, "no project given: expected org/repo[@branch] or a project name");
+		return sr_fail(err, errlen, "no project given: expected org/repo[@branch] or a project name");
 	int rc = check_name("org", s->org, SR_PROJECT_ORG_MAX, err, errlen);
 	if (!rc)
 		rc = check_name("repo", s->repo, SR_PROJECT_ORG_MAX, err, errlen);
 	if (!rc && s->branch)
 		rc = check_branch(s->branch, err, errlen);
 	if (!rc && s->worktree_name && !s->worktree)
-		rc = fail(err, errlen, "a worktree name without --worktree");
+		rc = sr_fail(err, errlen, "a worktree name without --worktree");
 	if (!rc && s->worktree_name)
 		rc = check_name("worktree name", s->worktree_name, SR_PROJECT_NAME_MAX, err, errlen);
 	return rc;
@@ -190,7 +159,7 @@ static char *dup_n(const char *s, size_t n)
  * branches can. */
 static int split_spec(const char *spec, struct sr_project_spec *s, char *err, size_t errlen)
 {
-	char v[SHOW_CAP];
+	char v[SR_SHOW_CAP];
 	size_t left = strcspn(spec, "@");
 	const char *slash = memchr(spec, '/', left);
 	if (spec[left] == '@' && !(s->branch = strdup(spec + left + 1)))
@@ -198,8 +167,8 @@ static int split_spec(const char *spec, struct sr_project_spec *s, char *err, si
 	if (!slash)
 		return (s->name = dup_n(spec, left)) ? 0 : -ENOMEM;
 	if (memchr(slash + 1, '/', left - (size_t)(slash + 1 - spec)))
-		return fail(err, errlen, "'%s' is not org/repo: more than one '/' before the branch",
-			    show(v, spec));
+		return sr_fail(err, errlen, "'%s' is not org/repo: more than one '/' before the branch",
+			    sr_show(v, spec));
 	s->org = dup_n(spec, (size_t)(slash - spec));
 	s->repo = dup_n(slash + 1, left - (size_t)(slash + 1 - spec));
 	return s->org && s->repo ? 0 : -ENOMEM;
@@ -207,47 +176,47 @@ static int split_spec(const char *spec, struct sr_project_spec *s, char *err, si
 
 static int parse_option(const char *arg, struct sr_project_spec *s, char *err, size_t errlen)
 {
-	char v[SHOW_CAP];
+	char v[SR_SHOW_CAP];
 	const char *name = NULL;
 	if (!strncmp(arg, "--worktree=", 11))
 		name = arg + 11;
 	else if (strcmp(arg, "--worktree"))
-		return fail(err, errlen, "unknown option '%s' (expected --worktree or --worktree=NAME)",
-			    show(v, arg));
+		return sr_fail(err, errlen, "unknown option '%s' (expected --worktree or --worktree=NAME)",
+			    sr_show(v, arg));
 	if (s->worktree)
-		return fail(err, errlen, "--worktree given more than once");
+		return sr_fail(err, errlen, "--worktree given more than once");
 	s->worktree = true;
 	if (name && !(s->worktree_name = strdup(name)))
 		return -ENOMEM;
 	/* an empty --worktree= is checked (and refused) with the name rules */
 	if (name && !*name)
-		return fail(err, errlen, "worktree name is empty (use --worktree alone for a generated one)");
+		return sr_fail(err, errlen, "worktree name is empty (use --worktree alone for a generated one)");
 	return 0;
 }
 
 static int parse_args(int argc, const char *const *argv, struct sr_project_spec *s,
 		      char *err, size_t errlen)
 {
-	char v1[SHOW_CAP], v2[SHOW_CAP];
+	char v1[SR_SHOW_CAP], v2[SR_SHOW_CAP];
 	const char *spec = NULL;
 	if (argc < 0 || (argc > 0 && !argv))
-		return fail(err, errlen, "no arguments");
+		return sr_fail(err, errlen, "no arguments");
 	for (int i = 0; i < argc; i++) {
 		int rc = 0;
 		if (!argv[i])
-			rc = fail(err, errlen, "argument %d is NULL", i);
+			rc = sr_fail(err, errlen, "argument %d is NULL", i);
 		else if (argv[i][0] == '-')
 			rc = parse_option(argv[i], s, err, errlen);
 		else if (spec)
-			rc = fail(err, errlen, "more than one project given: '%s' and '%s'",
-				  show(v1, spec), show(v2, argv[i]));
+			rc = sr_fail(err, errlen, "more than one project given: '%s' and '%s'",
+				  sr_show(v1, spec), sr_show(v2, argv[i]));
 		else
 			spec = argv[i];
 		if (rc)
 			return rc;
 	}
 	if (!spec)
-		return fail(err, errlen, "no project given: expected org/repo[@branch] or a project name");
+		return sr_fail(err, errlen, "no project given: expected org/repo[@branch] or a project name");
 	return split_spec(spec, s, err, errlen);
 }
 
@@ -255,7 +224,7 @@ int sr_project_parse(int argc, const char *const *argv, struct sr_project_spec *
 		     char *err, size_t errlen)
 {
 	if (!out)
-		return fail(err, errlen, "no output");
+		return sr_fail(err, errlen, "no output");
 	struct sr_project_spec s = {0};
 	int rc = parse_args(argc, argv, &s, err, errlen);
 	if (!rc)
@@ -273,22 +242,22 @@ int sr_project_parse(int argc, const char *const *argv, struct sr_project_spec *
 
 int sr_project_check_path(const char *what, const char *path, char *err, size_t errlen)
 {
-	char v[SHOW_CAP];
+	char v[SR_SHOW_CAP];
 	if (!path || !*path)
-		return fail(err, errlen, "%s is empty", what);
+		return sr_fail(err, errlen, "%s is empty", what);
 	if (path[0] != '/')
-		return fail(err, errlen, "%s '%s' is not an absolute path", what, show(v, path));
+		return sr_fail(err, errlen, "%s '%s' is not an absolute path", what, sr_show(v, path));
 	for (const char *p = path; *p; p++) {
 		if ((size_t)(p - path) == PATH_CAP - 1)
-			return fail(err, errlen, "%s is longer than %d bytes", what, PATH_CAP - 1);
+			return sr_fail(err, errlen, "%s is longer than %d bytes", what, PATH_CAP - 1);
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			return fail(err, errlen, "%s '%s' contains a control character", what,
-				    show(v, path));
+			return sr_fail(err, errlen, "%s '%s' contains a control character", what,
+				    sr_show(v, path));
 	}
 	for (const char *p = path; *p;) {
 		size_t len = strcspn(p, "/");
 		if (len == 2 && p[0] == '.' && p[1] == '.')
-			return fail(err, errlen, "%s '%s' has a '..' component", what, show(v, path));
+			return sr_fail(err, errlen, "%s '%s' has a '..' component", what, sr_show(v, path));
 		p += len + (p[len] == '/');
 	}
 	return 0;
@@ -352,15 +321,15 @@ int sr_project_worktree_path(const char *worktrees_base, const struct sr_project
 
 static int add_project(struct sr_projects *p, const cJSON *item, char *err, size_t errlen)
 {
-	char what[SHOW_CAP + 64];
+	char what[SR_SHOW_CAP + 64];
 	const char *name = item->string;
 	int rc = check_name("SM_PROJECTS: project name", name, SR_PROJECT_NAME_MAX, err, errlen);
 	if (rc)
 		return rc;
 	if (sr_projects_path(p, name))
-		return fail(err, errlen, "SM_PROJECTS: project '%s' is given twice", name);
+		return sr_fail(err, errlen, "SM_PROJECTS: project '%s' is given twice", name);
 	if (!cJSON_IsString(item))
-		return fail(err, errlen, "SM_PROJECTS: project '%s': path must be a string", name);
+		return sr_fail(err, errlen, "SM_PROJECTS: project '%s': path must be a string", name);
 	snprintf(what, sizeof(what), "SM_PROJECTS: project '%s': path", name);
 	rc = sr_project_check_path(what, item->valuestring, err, errlen);
 	if (rc)
@@ -375,7 +344,7 @@ static int add_project(struct sr_projects *p, const cJSON *item, char *err, size
 static int load_object(const cJSON *root, struct sr_projects *p, char *err, size_t errlen)
 {
 	if (!cJSON_IsObject(root))
-		return fail(err, errlen,
+		return sr_fail(err, errlen,
 			    "SM_PROJECTS must be a JSON object of name to path, e.g. {\"demo\": \"/srv/demo\"}");
 	size_t n = (size_t)cJSON_GetArraySize(root);
 	if (n == 0)
@@ -393,17 +362,17 @@ static int load_object(const cJSON *root, struct sr_projects *p, char *err, size
 int sr_projects_load(const char *json, struct sr_projects *out, char *err, size_t errlen)
 {
 	if (!out)
-		return fail(err, errlen, "no output");
+		return sr_fail(err, errlen, "no output");
 	memset(out, 0, sizeof(*out));
 	if (!json || !*json)
 		return 0;
 	/* cJSON would decode it into a C string cut short: refuse, not truncate */
 	if (strstr(json, "\\u0000"))
-		return fail(err, errlen, "SM_PROJECTS contains \\u0000, which no name or path can hold");
+		return sr_fail(err, errlen, "SM_PROJECTS contains \\u0000, which no name or path can hold");
 	const char *end = NULL;
 	cJSON *root = cJSON_ParseWithOpts(json, &end, 1);
 	if (!root)
-		return fail(err, errlen, "SM_PROJECTS is not valid JSON (error at byte %zu)",
+		return sr_fail(err, errlen, "SM_PROJECTS is not valid JSON (error at byte %zu)",
 			    end && end >= json ? (size_t)(end - json) : 0);
 	int rc = load_object(root, out, err, errlen);
 	cJSON_Delete(root);
