@@ -1,12 +1,13 @@
 /* sr_envwrap.c — secrets through stdin instead of argv (see sr_envwrap.h). */
 #include "sr_envwrap.h"
-#include "sr_show.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "sr_show.h"
 
 /*
  * The remote side, run by /bin/sh (dash or bash in practice):
@@ -28,7 +29,6 @@ static const char SCRIPT[] =
 	"case ${l%%=*} in \"\"|[!A-Za-z_]*|*[!A-Za-z0-9_]*) exit 125;; esac; "
 	"export \"$l\" || exit 125; "
 	"done; exit 125";
-
 
 
 int sr_envwrap_name_valid(const char *name)
