@@ -7,12 +7,15 @@
 #                                         nftables, dnsmasq, iproute2 (and
 #                                         python3's http.server) for the
 #                                         nftables namespace tests; python3 and
-#                                         openssl for the fake OPNsense)
+#                                         openssl for the fake OPNsense;
+#                                         python3-yaml and systemd's
+#                                         systemd-analyze for the checks of
+#                                         the deployment files)
 set -eu
 pkgs="build-essential cmake pkg-config libtsm-dev libssh-dev libcurl4-openssl-dev
       libwebsockets-dev libcjson-dev libpcre2-dev libcriterion-dev libidn2-dev"
 [ "${1:-}" = "--tests" ] && pkgs="$pkgs tmux openssh-server openssh-client git python3 python3-aiohttp
-      nftables dnsmasq-base iproute2 openssl"
+      nftables dnsmasq-base iproute2 openssl python3-yaml systemd"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -131,6 +131,8 @@ static int check_spec(const struct sr_container_spec *s, char *err, size_t errle
 			    "session id '%s' is invalid: 1 to 64 letters, digits, '_' or '-', not starting with '-'",
 			    sr_show(v, s->session_id));
 	int rc = check_workdir(s->workdir, err, errlen);
+	if (!rc && s->git_dir)
+		rc = check_workdir(s->git_dir, err, errlen);
 	if (rc || s->runtime == SR_RUNTIME_NONE)
 		return rc;
 
@@ -251,6 +253,12 @@ int sr_container_create_argv(const struct sr_container_spec *s, struct sr_argv *
 		rc = sr_argv_push(out, "-v");
 	if (!rc)
 		rc = sr_argv_pushf(out, "%s:" SR_CONTAINER_WORKSPACE, s->workdir);
+	/* A worktree's .git file points at the main clone's .git by its path
+	 * on the VM: mount that at the same path, or git fails inside. */
+	if (!rc && s->git_dir)
+		rc = sr_argv_push(out, "-v");
+	if (!rc && s->git_dir)
+		rc = sr_argv_pushf(out, "%s:%s", s->git_dir, s->git_dir);
 	/* "sleep infinity": the container only exists to host the holder,
 	 * which exec starts; coreutils and busybox sleep both take it. */
 	const char *const tail[] = {"-w", SR_CONTAINER_WORKSPACE, s->image, "sleep", "infinity"};

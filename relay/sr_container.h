@@ -73,6 +73,9 @@ struct sr_container_spec {
 	                           * (sr_project_check_path rules), without ','
 	                           * or ':' (they break the -v syntax); mounted
 	                           * at /workspace */
+	const char *git_dir;      /* NULL, or a worktree's main .git directory
+	                           * (same rules as workdir), mounted at the
+	                           * same path so the worktree's .git link works */
 	const char *const *env_names; /* NULL or NULL-terminated names
 	                               * (sr_envwrap_name_valid) forwarded to
 	                               * the agent by exec with_env */

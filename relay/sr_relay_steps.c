@@ -164,9 +164,19 @@ void rs_step_create(struct rsess *s)
 {
 	struct sr_container_spec spec;
 	rs_fill_spec(s, &spec, NULL);
+	char *repo = NULL, *git_dir = NULL;
+	if (s->worktree && !s->spec.name &&
+	    sr_project_repo_path(s->r->cfg->repos_base, &s->spec, &repo) == 0) {
+		size_t n = strlen(repo) + sizeof("/.git");
+		if ((git_dir = malloc(n)))
+			snprintf(git_dir, n, "%s/.git", repo);
+		spec.git_dir = git_dir;
+	}
 	struct sr_argv argv = {0};
 	char err[512] = "";
 	int rc = sr_container_create_argv(&spec, &argv, err, sizeof(err));
+	free(repo);
+	free(git_dir);
 	if (rc == 0 && argv.n == 0) {
 		step_holder(s); /* runtime none: the VM is the sandbox */
 		return;

@@ -16,6 +16,9 @@ echo "== tests"
 echo "== fake Mattermost's own tests"
 /usr/bin/python3 -B -m unittest discover -s tests/fake_mattermost -p 'test_*.py'
 
+echo "== deployment files"
+tests/deploy/check.sh
+
 echo "== build (ASan + UBSan)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSMRELAY_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"

@@ -363,6 +363,21 @@ Test(container, create_argv)
 					      "ghcr.io/acme/agent:1.2@sha256:00ff", "sleep", "infinity", NULL});
 	sr_argv_free(&a);
 
+	/* a worktree: its main .git mounted at the same path */
+	s = podman_spec();
+	s.git_dir = "/srv/repos/github.com/acme/api/.git";
+	cr_assert_eq(sr_container_create_argv(&s, &a, err, sizeof(err)), 0, "%s", err);
+	expect_argv(&a, (const char *const[]){"podman", "run", "-d", "--init", "--name", "smrelay-abc-1",
+					      "--label", "smrelay.session=abc-1", "-v",
+					      "/srv/work/acme:/workspace", "-v",
+					      "/srv/repos/github.com/acme/api/.git:/srv/repos/github.com/acme/api/.git",
+					      "-w", "/workspace", "ghcr.io/acme/agent:1.2@sha256:00ff", "sleep",
+					      "infinity", NULL});
+	sr_argv_free(&a);
+	s.git_dir = "/srv/a:b/.git";
+	cr_assert_eq(sr_container_create_argv(&s, &a, err, sizeof(err)), -EINVAL);
+	cr_assert_not_null(strstr(err, "contains ':'"), "%s", err);
+
 	/* each optional field on its own, and runtime_bin */
 	s = podman_spec();
 	s.runtime_bin = "/opt/bin/podman-remote";
