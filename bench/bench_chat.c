@@ -28,6 +28,13 @@
  *     post carried it is "superseded"; for those the "reflected" figure
  *     counts the first post write holding it or a newer marker of the same
  *     session (how stale the thread is at worst);
+ *     Also per recording (slot % 5), since inline output (history posts)
+ *     and alternate-screen output (live edits) take different paths. A
+ *     marker written on the main screen just before the stream enters the
+ *     alternate screen is hidden until the next loop leaves it: such
+ *     outliers (~28 s, the loop length) are the replay's, not the relay's;
+ *   - relay ops in the window (live updates, commits, seals) from this
+ *     process's relay hook, and the bot's posts by kind (fake events);
  *   - this process's CPU (getrusage) and RSS; the fake's CPU; the machine.
  * Both the replayer and the fake stamp with the wall clock (CLOCK_REALTIME
  * / time.time()) on this machine.
@@ -57,6 +64,7 @@
 #include <unistd.h>
 
 #include "fake_mm.h"
+#include "mm_conn.h"
 #include "sr_chat.h"
 #include "sr_config.h"
 #include "sr_fw.h"
@@ -400,7 +408,7 @@ struct sess {
 };
 static struct sess SS[MAXSESS];
 static int NSS;
-static unsigned long OPS_LIVE, OPS_COMMIT_LINES, OPS_MARKER;
+static unsigned long OPS_LIVE, OPS_COMMIT, OPS_COMMIT_LINES, OPS_SEAL, OPS_MARKER;
 
 static struct sess *sess_find(const char *id, int create)
 {
@@ -484,7 +492,10 @@ static void hook_op(void *data, const char *id, const struct vt_op *op)
 	if (op->kind == VT_OP_LIVE && op->text) {
 		OPS_LIVE++;
 		scan_markers(op->text, t, 0);
+	} else if (op->kind == VT_OP_SEAL) {
+		OPS_SEAL++;
 	} else if (op->kind == VT_OP_COMMIT) {
+		OPS_COMMIT++;
 		OPS_COMMIT_LINES += op->nlines;
 		for (size_t i = 0; i < op->nlines; i++)
 			scan_markers(op->lines[i], t, 0);
@@ -518,6 +529,174 @@ static void log_sink(void *data, enum sr_log_level level, const char *line)
 		fprintf(stderr, "  [relay log] %s\n", line);
 }
 
+/* ---- taps on the chat transport --------------------------------------------
+ * sr_chat keeps its mm_conn private and relay/ and chat/ are not ours to
+ * change, so the bench links with -Wl,--wrap=mm_conn_new,--wrap=mm_rest
+ * (bench/CMakeLists.txt): the wrappers below see the connection (for
+ * mm_conn_stats) and every REST call the bot queues, with its priority
+ * and coalesce key, and time each one from queueing to its answer. A call
+ * superseded by coalescing hands its queueing time on to the next call
+ * with the same key, so a live post's wait counts from the first edit
+ * that was queued for it. */
+
+int __real_mm_conn_new(const struct mm_conn_opts *o, struct mm_conn **out, char *err,
+		       size_t errlen);
+int __wrap_mm_conn_new(const struct mm_conn_opts *o, struct mm_conn **out, char *err,
+		       size_t errlen);
+long __real_mm_rest(struct mm_conn *c, const char *method, const char *path, const cJSON *body,
+		    enum mm_prio prio, const char *coalesce_key, mm_rest_cb cb, void *data);
+long __wrap_mm_rest(struct mm_conn *c, const char *method, const char *path, const cJSON *body,
+		    enum mm_prio prio, const char *coalesce_key, mm_rest_cb cb, void *data);
+
+static struct mm_conn *CONN;
+static int IN_WINDOW;
+
+enum { C_REPLY, C_CARD, C_HIST_POST, C_HIST_PATCH, C_LIVE_PATCH, C_OTHER, C_N };
+static const char *const CLS_NAME[C_N] = {
+	"reply (POST)", "card (POST/PUT)", "new live/history post (POST)",
+	"history: live post -> history (PUT)", "live: edit (PUT)", "other"};
+
+static struct clsstat {
+	unsigned long queued, ok, superseded, failed;
+	double *wait;
+	size_t nwait;
+} CS[C_N];
+
+struct tap {
+	mm_rest_cb cb;
+	void *data;
+	uint64_t t_queued;
+	int cls;
+	char key[96];
+};
+
+static struct carry {
+	char key[96];
+	uint64_t t;
+} CARRY[4096];
+static size_t NCARRY;
+
+static void carry_set(const char *key, uint64_t t)
+{
+	for (size_t i = 0; i < NCARRY; i++)
+		if (!strcmp(CARRY[i].key, key)) {
+			if (t < CARRY[i].t)
+				CARRY[i].t = t;
+			return;
+		}
+	if (NCARRY < sizeof(CARRY) / sizeof(CARRY[0])) {
+		snprintf(CARRY[NCARRY].key, sizeof(CARRY[0].key), "%s", key);
+		CARRY[NCARRY++].t = t;
+	}
+}
+
+static uint64_t carry_take(const char *key)
+{
+	for (size_t i = 0; i < NCARRY; i++)
+		if (!strcmp(CARRY[i].key, key)) {
+			uint64_t t = CARRY[i].t;
+			CARRY[i] = CARRY[--NCARRY];
+			return t;
+		}
+	return 0;
+}
+
+static void tap_cb(void *data, int rc, long status, const cJSON *body, const char *msg)
+{
+	struct tap *t = data;
+	uint64_t now = wall_ms();
+	struct clsstat *c = &CS[t->cls];
+	if (rc == -ECANCELED) {
+		if (t->key[0])
+			carry_set(t->key, t->t_queued);
+		c->superseded += IN_WINDOW;
+	} else {
+		uint64_t start = t->t_queued;
+		if (t->key[0]) {
+			uint64_t k = carry_take(t->key);
+			if (k && k < start)
+				start = k;
+		}
+		if (IN_WINDOW && rc < 0)
+			c->failed++;
+		if (IN_WINDOW && rc == 0) {
+			c->ok++;
+			double *nw = realloc(c->wait, (c->nwait + 1) * sizeof(double));
+			if (nw) {
+				c->wait = nw;
+				nw[c->nwait++] = (double)(now - start);
+			}
+		}
+	}
+	if (t->cb)
+		t->cb(t->data, rc, status, body, msg);
+	free(t);
+}
+
+int __wrap_mm_conn_new(const struct mm_conn_opts *o, struct mm_conn **out, char *err,
+		       size_t errlen)
+{
+	int rc = __real_mm_conn_new(o, out, err, errlen);
+	if (rc == 0)
+		CONN = *out;
+	return rc;
+}
+
+long __wrap_mm_rest(struct mm_conn *c, const char *method, const char *path, const cJSON *body,
+		    enum mm_prio prio, const char *coalesce_key, mm_rest_cb cb, void *data)
+{
+	struct tap *t = calloc(1, sizeof(*t));
+	if (!t)
+		return __real_mm_rest(c, method, path, body, prio, coalesce_key, cb, data);
+	int post = !strcmp(method, "POST"), put = !strcmp(method, "PUT");
+	if (prio == MM_PRIO_REPLY)
+		t->cls = C_REPLY;
+	else if (prio == MM_PRIO_CARD)
+		t->cls = C_CARD;
+	else if (prio == MM_PRIO_HISTORY && post)
+		t->cls = C_HIST_POST;
+	else if (prio == MM_PRIO_HISTORY && put)
+		t->cls = C_HIST_PATCH;
+	else if (prio == MM_PRIO_LIVE && put)
+		t->cls = C_LIVE_PATCH;
+	else
+		t->cls = C_OTHER;
+	t->cb = cb;
+	t->data = data;
+	t->t_queued = wall_ms();
+	if (coalesce_key)
+		snprintf(t->key, sizeof(t->key), "%s", coalesce_key);
+	CS[t->cls].queued += IN_WINDOW;
+	long h = __real_mm_rest(c, method, path, body, prio, coalesce_key, tap_cb, t);
+	if (h < 0)
+		free(t);
+	return h;
+}
+
+static const char *ppm(double *v, size_t k, char *buf, size_t len);
+
+static void report_taps(const struct mm_conn_stats *s0, const struct mm_conn_stats *s1,
+			double q_mean, size_t q_max)
+{
+	printf("  chat transport in the window (mm_conn_stats): %lu sent, %lu answered 429, %lu"
+	       " superseded by coalescing, %lu failed; queue depth mean %.1f, max %zu\n",
+	       s1->rest_sent - s0->rest_sent, s1->rest_429 - s0->rest_429,
+	       s1->rest_superseded - s0->rest_superseded, s1->rest_failed - s0->rest_failed, q_mean,
+	       q_max);
+	printf("    %-36s %7s %7s %10s %6s %24s\n", "the bot's REST calls, by kind", "queued", "sent",
+	       "superseded", "failed", "wait ms p50/p95/max");
+	for (int i = 0; i < C_N; i++) {
+		struct clsstat *c = &CS[i];
+		if (!c->queued && !c->ok && !c->superseded && !c->failed)
+			continue;
+		char b[64];
+		printf("    %-36s %7lu %7lu %10lu %6lu %24s\n", CLS_NAME[i], c->queued, c->ok,
+		       c->superseded, c->failed, ppm(c->wait, c->nwait, b, sizeof(b)));
+	}
+	printf("    (wait: queued -> answered; for a coalesced edit, from the first edit queued for"
+	       " that post)\n");
+}
+
 /* ---- setup and cleanup ---- */
 
 static void kill_holders(void)
@@ -535,6 +714,7 @@ static void kill_holders(void)
 
 static void cleanup(void)
 {
+	CONN = NULL;
 	sr_chat_free(CH);
 	CH = NULL;
 	sr_http_free(H);
@@ -995,6 +1175,8 @@ static void read_marker_logs(void)
 
 /* Every post write at the fake since event index `from`: markers' first
  * appearance (the post's update_at), and counts. */
+static unsigned long NPOST_CARD, NPOST_CODE, NPOST_TEXT;
+
 static void scan_fake_events(long from, unsigned long *nposted, unsigned long *nedited,
 			     double *bytes_edit)
 {
@@ -1022,9 +1204,17 @@ static void scan_fake_events(long from, unsigned long *nposted, unsigned long *n
 		const cJSON *msg = cJSON_GetObjectItemCaseSensitive(p, "message");
 		const cJSON *uid = cJSON_GetObjectItemCaseSensitive(p, "user_id");
 		if (cJSON_IsString(uid) && !strcmp(uid->valuestring, F.bot_id)) {
-			if (posted)
+			if (posted) {
 				(*nposted)++;
-			else {
+				const char *t = cJSON_IsString(msg) ? msg->valuestring : "";
+				const cJSON *pr = cJSON_GetObjectItemCaseSensitive(p, "props");
+				if (cJSON_GetObjectItemCaseSensitive(pr, "attachments"))
+					NPOST_CARD++;
+				else if (!strncmp(t, "```", 3))
+					NPOST_CODE++;
+				else if (NPOST_TEXT++ < 3)
+					printf("  (bot text post: %.100s)\n", t);
+			} else {
 				(*nedited)++;
 				if (cJSON_IsString(msg))
 					*bytes_edit += (double)strlen(msg->valuestring);
@@ -1045,37 +1235,44 @@ static long events_next(void)
 	return n;
 }
 
-static void report_markers(uint64_t w0, uint64_t w1)
+struct lat {
+	double *v[4]; /* PTY->op, op->fake, PTY->fake (verbatim), PTY->reflected */
+	size_t n[4], nw;
+	int sessions, sessions_seen; /* with markers; with one in a post */
+};
+
+static void lat_push(struct lat *l, int i, double x)
 {
-	size_t cap = 1024, nw = 0, nop = 0, nf = 0, nr = 0;
-	double *op = malloc(cap * sizeof(double)), *fk = malloc(cap * sizeof(double));
-	double *rf = malloc(cap * sizeof(double)), *pace = malloc(cap * sizeof(double));
-	size_t np = 0;
-	int sessions_with = 0;
+	double *nv = realloc(l->v[i], (l->n[i] + 1) * sizeof(double));
+	if (!nv)
+		die("out of memory");
+	l->v[i] = nv;
+	nv[l->n[i]++] = x;
+}
+
+/* Markers stamped in [w0, w1] of the sessions running recording rec
+ * (slot % nrec; -1: all). */
+static void lat_collect(struct lat *l, uint64_t w0, uint64_t w1, int rec, int nrec)
+{
+	memset(l, 0, sizeof(*l));
 	for (int s = 0; s < MAXSESS; s++) {
 		struct slotm *sm = &MK[s];
-		int any = 0;
+		int any = 0, seen = 0;
+		if (rec >= 0 && s % nrec != rec)
+			continue;
 		for (size_t q = 0; q < sm->n; q++) {
 			struct mark *m = &sm->m[q];
 			if (!m->stamp || m->stamp < w0 || m->stamp > w1)
 				continue;
-			if (nw == cap) {
-				cap *= 2;
-				op = realloc(op, cap * sizeof(double));
-				fk = realloc(fk, cap * sizeof(double));
-				rf = realloc(rf, cap * sizeof(double));
-				pace = realloc(pace, cap * sizeof(double));
-				if (!op || !fk || !rf || !pace)
-					die("out of memory");
-			}
-			nw++;
+			l->nw++;
 			any = 1;
 			if (m->t_op)
-				op[nop++] = (double)m->t_op - (double)m->stamp;
+				lat_push(l, 0, (double)m->t_op - (double)m->stamp);
 			if (m->t_fake) {
-				fk[nf++] = (double)m->t_fake - (double)m->stamp;
+				seen = 1;
+				lat_push(l, 2, (double)m->t_fake - (double)m->stamp);
 				if (m->t_op)
-					pace[np++] = (double)m->t_fake - (double)m->t_op;
+					lat_push(l, 1, (double)m->t_fake - (double)m->t_op);
 			}
 			/* reflected: the first write holding this or a newer marker */
 			uint64_t best = 0;
@@ -1083,23 +1280,63 @@ static void report_markers(uint64_t w0, uint64_t w1)
 				if (sm->m[k].t_fake && (!best || sm->m[k].t_fake < best))
 					best = sm->m[k].t_fake;
 			if (best)
-				rf[nr++] = (double)best - (double)m->stamp;
+				lat_push(l, 3, (double)best - (double)m->stamp);
 		}
-		sessions_with += any;
+		l->sessions += any;
+		l->sessions_seen += seen;
 	}
-	printf("  markers stamped in the window: %zu from %d sessions\n", nw, sessions_with);
+}
+
+static void lat_free(struct lat *l)
+{
+	for (int i = 0; i < 4; i++)
+		free(l->v[i]);
+}
+
+/* "p50/p95/max" of v (sorted here), or "-". */
+static const char *ppm(double *v, size_t k, char *buf, size_t len)
+{
+	if (!k) {
+		snprintf(buf, len, "-");
+		return buf;
+	}
+	qsort(v, k, sizeof(double), cmp_double);
+	snprintf(buf, len, "%.0f/%.0f/%.0f", v[(size_t)(0.5 * (double)(k - 1) + 0.5)],
+		 v[(size_t)(0.95 * (double)(k - 1) + 0.5)], v[k - 1]);
+	return buf;
+}
+
+static void report_markers(uint64_t w0, uint64_t w1, int nrec)
+{
+	struct lat l;
+	lat_collect(&l, w0, w1, -1, nrec);
+	size_t nw = l.nw;
+	printf("  markers stamped in the window: %zu from %d sessions\n", nw, l.sessions);
 	printf("    %-46s %8s %8s %8s %8s\n", "latency, ms", "p50", "p95", "max", "min");
-	row("PTY write -> relay op holding it", op, nop, nw);
-	row("relay op -> post write at the fake", pace, np, nw);
-	row("PTY write -> post write holding it", fk, nf, nw);
-	row("PTY write -> post with it or a newer one", rf, nr, nw);
+	row("PTY write -> relay op holding it", l.v[0], l.n[0], nw);
+	row("relay op -> post write at the fake", l.v[1], l.n[1], nw);
+	row("PTY write -> post write holding it", l.v[2], l.n[2], nw);
+	row("PTY write -> post with it or a newer one", l.v[3], l.n[3], nw);
 	printf("  markers never in any post (superseded on screen before the next edit, or"
 	       " never on screen): %zu of %zu (%.1f %%); in no relay op: %zu\n",
-	       nw - nf, nw, nw ? 100.0 * (double)(nw - nf) / (double)nw : 0.0, nw - nop);
-	free(op);
-	free(fk);
-	free(rf);
-	free(pace);
+	       nw - l.n[2], nw, nw ? 100.0 * (double)(nw - l.n[2]) / (double)nw : 0.0,
+	       nw - l.n[0]);
+	printf("  sessions with at least one of their window's markers in a post: %d of %d\n",
+	       l.sessions_seen, l.sessions);
+	lat_free(&l);
+	if (nrec < 2)
+		return;
+	printf("  per recording (ms, p50/p95/max):\n");
+	printf("    %-24s %5s %19s %8s %19s %19s\n", "recording", "marks", "PTY->op", "in posts",
+	       "PTY->post", "PTY->it or newer");
+	for (int r = 0; r < nrec; r++) {
+		char b0[64], b2[64], b3[64];
+		lat_collect(&l, w0, w1, r, nrec);
+		printf("    %-24s %5zu %19s %8zu %19s %19s\n", CLAUDE_RECS[r], l.nw,
+		       ppm(l.v[0], l.n[0], b0, sizeof(b0)), l.n[2], ppm(l.v[2], l.n[2], b2, sizeof(b2)),
+		       ppm(l.v[3], l.n[3], b3, sizeof(b3)));
+		lat_free(&l);
+	}
 }
 
 static void stop_all(void)
@@ -1230,11 +1467,19 @@ int main(int argc, char **argv)
 	/* ---- the window ---- */
 	cJSON *st0 = fake_json("GET", "/_fake/stats", NULL);
 	long ev0 = events_next();
-	unsigned long live0 = OPS_LIVE, commit0 = OPS_COMMIT_LINES;
+	unsigned long live0 = OPS_LIVE, commit0 = OPS_COMMIT_LINES, cops0 = OPS_COMMIT,
+		      seal0 = OPS_SEAL;
 	unsigned long long sb0, stt0, sb1, stt1;
 	sys_cpu(&sb0, &stt0);
 	double fake0 = proc_cpu_s(F.pid);
 	long rss0 = status_kib("VmRSS"), rss_max = rss0;
+	struct mm_conn_stats cs0 = {0}, cs1 = {0}, csq;
+	if (CONN)
+		mm_conn_stats(CONN, &cs0);
+	double qsum = 0;
+	size_t qmax = 0, qn = 0;
+	IN_WINDOW = 1;
+	printf("\n  window: %.0f s (the pacer's queue every 10 s)\n", OPT_SECS);
 	double c0 = cpu_s(), m0 = now_s();
 	uint64_t w0 = wall_ms();
 	double next_sample = m0 + 1;
@@ -1245,11 +1490,25 @@ int main(int argc, char **argv)
 			long r = status_kib("VmRSS");
 			if (r > rss_max)
 				rss_max = r;
+			if (CONN) {
+				mm_conn_stats(CONN, &csq);
+				qsum += (double)csq.rest_queued;
+				qn++;
+				if (csq.rest_queued > qmax)
+					qmax = csq.rest_queued;
+				if (qn % 10 == 0)
+					printf("    +%3zu s: REST queue %zu, %lu sent since the window's start,"
+					       " RSS %ld KiB\n",
+					       qn, csq.rest_queued, csq.rest_sent - cs0.rest_sent, r);
+			}
 			next_sample += 1;
 		}
 	}
 	double dc = cpu_s() - c0, dw = now_s() - m0;
 	uint64_t w1 = wall_ms();
+	IN_WINDOW = 0;
+	if (CONN)
+		mm_conn_stats(CONN, &cs1);
 	long rss1 = status_kib("VmRSS");
 	if (rss1 > rss_max)
 		rss_max = rss1;
@@ -1257,6 +1516,7 @@ int main(int argc, char **argv)
 	sys_cpu(&sb1, &stt1);
 	cJSON *st1 = fake_json("GET", "/_fake/stats", NULL);
 	unsigned long dlive = OPS_LIVE - live0, dcommit = OPS_COMMIT_LINES - commit0;
+	unsigned long dcops = OPS_COMMIT - cops0, dseal = OPS_SEAL - seal0;
 	int run_end = nrunning(&ended);
 
 	/* ---- grace: late markers reach the fake ---- */
@@ -1280,18 +1540,21 @@ int main(int argc, char **argv)
 	       e429, jnum(st2, "status_429"));
 	printf("  fake: max concurrent REST requests %.0f; WebSocket connects %.0f, resumes %.0f\n",
 	       jnum(st2, "max_concurrent"), jnum(st2, "ws_connects"), jnum(st2, "ws_resumes"));
+	report_taps(&cs0, &cs1, qn ? qsum / (double)qn : 0.0, qmax);
 	printf("  relay ops in the window: %lu live updates (%.1f per session per minute), %lu"
-	       " committed lines\n",
-	       dlive, (double)dlive / n / mins, dcommit);
+	       " commits (%.1f per session per minute) with %lu lines, %lu seals\n",
+	       dlive, (double)dlive / n / mins, dcops, (double)dcops / n / mins, dcommit, dseal);
 
 	read_marker_logs();
 	unsigned long nposted = 0, nedited = 0;
 	double bedit = 0;
 	scan_fake_events(ev0, &nposted, &nedited, &bedit);
 	printf("  bot post writes at the fake from the window's start to the end of grace: %lu"
-	       " created, %lu edited (%.1f KB per edit on average)\n",
-	       nposted, nedited, nedited ? bedit / (double)nedited / 1e3 : 0.0);
-	report_markers(w0, w1);
+	       " created (%lu screen/transcript, %lu cards, %lu text), %lu edited (%.1f KB per edit"
+	       " on average)\n",
+	       nposted, NPOST_CODE, NPOST_CARD, NPOST_TEXT, nedited,
+	       nedited ? bedit / (double)nedited / 1e3 : 0.0);
+	report_markers(w0, w1, OPT_REC ? 1 : (int)(sizeof(CLAUDE_RECS) / sizeof(CLAUDE_RECS[0])));
 
 	printf("  relay CPU (this process, user+sys): %.2f s over %.1f s = %.1f %% of one core"
 	       " (%.3f %% per session)\n",
@@ -1325,5 +1588,12 @@ int main(int argc, char **argv)
 	printf("relay log: %d warnings, %d errors\n", LOG_WARN, LOG_ERR);
 	cleanup();
 	sr_loop_free(L);
+	int left = 0;
+	for (int i = 0; i < NSS; i++) {
+		char cmd[200];
+		snprintf(cmd, sizeof(cmd), "tmux -L smrelay-%.20s has-session 2>/dev/null", SS[i].id);
+		left += system(cmd) == 0;
+	}
+	printf("cleanup: %d of %d tmux servers (smrelay-<id>) still running\n", left, NSS);
 	return 0;
 }

@@ -505,11 +505,15 @@ void mm_conn_free(struct mm_conn *c)
 	if (!c)
 		return;
 	mm_ws_free(c->ws);
-	mm_http_free(c->http); /* aborts transfers; no callbacks */
+	mm_http_free(c->http); /* aborts transfers */
 	mm_pacer_free(c->pacer);
+	/* Every caller hears about its request once, even now: -ECANCELED,
+	 * so whatever it allocated for the answer is released. */
 	while (c->reqs) {
 		struct req *r = c->reqs;
 		c->reqs = r->next;
+		if (r->cb && !r->internal)
+			r->cb(r->data, -ECANCELED, 0, NULL, "the connection was closed");
 		req_free(r);
 	}
 	free(c->rest_base);

@@ -93,6 +93,8 @@ struct mm_conn_opts {
 struct mm_conn;
 
 int mm_conn_new(const struct mm_conn_opts *o, struct mm_conn **out, char *err, size_t errlen);
+/* Requests still queued or in flight get their callback with -ECANCELED
+ * (from inside this call; they must not call back into c). */
 void mm_conn_free(struct mm_conn *c);
 
 /* Fills up to max entries of fds and returns how many; lowers

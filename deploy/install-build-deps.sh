@@ -10,12 +10,16 @@
 #                                         openssl for the fake OPNsense;
 #                                         python3-yaml and systemd's
 #                                         systemd-analyze for the checks of
-#                                         the deployment files)
+#                                         the deployment files; chromium,
+#                                         nodejs and npm for the web chat's
+#                                         browser test)
 set -eu
 pkgs="build-essential cmake pkg-config libtsm-dev libssh-dev libcurl4-openssl-dev
-      libwebsockets-dev libcjson-dev libpcre2-dev libcriterion-dev libidn2-dev"
+      libwebsockets-dev libcjson-dev libpcre2-dev libcriterion-dev libidn2-dev tmux"
 [ "${1:-}" = "--tests" ] && pkgs="$pkgs tmux openssh-server openssh-client git python3 python3-aiohttp
-      nftables dnsmasq-base iproute2 openssl python3-yaml systemd"
+      nftables dnsmasq-base iproute2 openssl python3-yaml systemd chromium nodejs"
+# npm: NodeSource's nodejs package carries its own (and conflicts with Debian's)
+[ "${1:-}" = "--tests" ] && ! command -v npm >/dev/null 2>&1 && pkgs="$pkgs npm"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

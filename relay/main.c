@@ -12,6 +12,8 @@ static void usage(FILE *out)
 		"\n"
 		"commands:\n"
 		"  serve                         run the relay daemon (settings from SM_* variables)\n"
+		"  demo                          try it: the daemon with a built-in web chat and\n"
+		"                                sessions on this machine (no Mattermost, VM or firewall)\n"
 		"  start <project> [--owner N]   start a session: org/repo[@branch] [--worktree[=name]]\n"
 		"                                or a project name from SM_PROJECTS; prints its id\n"
 		"  list [--json]                 sessions\n"
@@ -29,6 +31,7 @@ static void usage(FILE *out)
 		"  replay [--cols N] [--rows N] [--timing FILE] [--offset BYTES] [--screen] FILE\n"
 		"          replay a recorded terminal stream through the vt engine and print\n"
 		"          what the chat would receive (JSON lines), or the screen (--screen)\n"
+		"  demo-tui [--fast]             the demo's stand-in for Claude Code\n"
 		"\n"
 		"options:\n"
 		"  -h, --help     show this help\n"
@@ -64,6 +67,10 @@ int main(int argc, char **argv)
 		return sr_cmd_serve(argc - 1, argv + 1);
 	if (!strcmp(cmd, "replay"))
 		return sr_cmd_replay(argc - 1, argv + 1);
+	if (!strcmp(cmd, "demo"))
+		return sr_cmd_demo(argc - 1, argv + 1);
+	if (!strcmp(cmd, "demo-tui"))
+		return sr_cmd_demo_tui(argc - 1, argv + 1);
 	fprintf(stderr, "smrelay: unknown command '%s' (see 'smrelay --help')\n", cmd);
 	return 2;
 }

@@ -29,6 +29,7 @@ struct sr_chat {
 	struct sr_timer *save;
 	struct sr_timer *tick; /* expires pending approvals */
 	bool up;
+	bool closing; /* mm_conn_free is cancelling requests: no new ones */
 };
 
 /* ---- persistence ------------------------------------------------------------- */
@@ -77,6 +78,8 @@ static long io_rest(void *ctx, const char *method, const char *path, const cJSON
 		    const char *key, mm_bot_rest_cb cb, void *data)
 {
 	struct sr_chat *c = ctx;
+	if (c->closing)
+		return -ECANCELED;
 	long h = mm_rest(c->conn, method, path, body, (enum mm_prio)prio, key, cb, data);
 	sr_pollsync_update(c->ps);
 	dirty(c);
@@ -324,7 +327,8 @@ void sr_chat_free(struct sr_chat *c)
 	/* the route stays registered: the HTTP listener is freed right after
 	 * (sr_serve), with the loop no longer running */
 	sr_pollsync_free(c->ps);
-	mm_conn_free(c->conn);
+	c->closing = true;
+	mm_conn_free(c->conn); /* pending callbacks run now, with -ECANCELED */
 	mm_bot_free(c->bot);
 	free(c);
 }

@@ -9,5 +9,13 @@ int sr_cmd_serve(int argc, char **argv);
 /* start, list, screen, send, keys, resize, stop (argv[0] names which) */
 int sr_cmd_client(int argc, char **argv);
 int sr_cmd_attach(int argc, char **argv);
+/* the embedded demo (web chat, local sessions) and its stand-in program */
+int sr_cmd_demo(int argc, char **argv);
+int sr_cmd_demo_tui(int argc, char **argv);
+
+/* Where `smrelay demo` keeps its state by default (the CLI falls back to
+ * its control socket when no daemon's socket is configured or present). */
+#include <stddef.h>
+void sr_demo_state_dir(char *buf, size_t len);
 
 #endif

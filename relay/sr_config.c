@@ -190,9 +190,14 @@ int sr_config_load(struct sr_config *c, sr_getenv_fn getenv_fn, char *err,
 		bad(&l, "SM_VM_SSH_KEY", "set SM_VM_SSH_KEY or SM_VM_SSH_KEY_PATH, not both", NULL);
 	c->known_hosts = dup_or_null(&l, env_or(&l, "SM_VM_KNOWN_HOSTS", NULL));
 	absolute_path(&l, "SM_VM_KNOWN_HOSTS", c->known_hosts);
-	if (c->nvm_hosts && !c->ssh_key && !c->ssh_key_path)
+	/* "local" (sessions on this machine, sr_ssh.h's SR_SSH_LOCAL) needs no
+	 * SSH; every other host does. */
+	size_t nssh = 0;
+	for (size_t i = 0; i < c->nvm_hosts; i++)
+		nssh += c->vm_hosts[i] && strcmp(c->vm_hosts[i], "local") != 0;
+	if (nssh && !c->ssh_key && !c->ssh_key_path)
 		bad(&l, "SM_VM_SSH_KEY", "a VM host is set but no key (SM_VM_SSH_KEY or SM_VM_SSH_KEY_PATH)", NULL);
-	if (c->nvm_hosts && !c->known_hosts)
+	if (nssh && !c->known_hosts)
 		bad(&l, "SM_VM_KNOWN_HOSTS", "a VM host is set: host keys must be verified against a known_hosts file", NULL);
 	const char *policy = env_or(&l, "SM_VM_HOST_KEY_POLICY", "strict");
 	if (!strcmp(policy, "strict"))

@@ -52,7 +52,10 @@ struct sr_ctl {
 	struct sr_loop *loop;
 	struct sr_relay *relay;
 	struct sr_fw *fw;
-	struct sr_chat *chat;
+	int (*decide)(void *data, const char *request, int approve, const char *user, char *msg,
+		      size_t len);
+	cJSON *(*pending)(void *data);
+	void *approvals;
 	char *audit_path;
 	char *path;
 	gid_t group;
@@ -305,7 +308,7 @@ static void cmd_list(struct client *k)
 		return;
 	}
 	n = sr_relay_list(c->relay, ids, n);
-	cJSON *pending = c->chat ? sr_chat_pending_json(c->chat) : NULL;
+	cJSON *pending = c->pending ? c->pending(c->approvals) : NULL;
 	for (size_t i = 0; i < n; i++) {
 		struct sr_relay_info in;
 		if (sr_relay_info(c->relay, ids[i], &in) < 0)
@@ -500,12 +503,12 @@ static void cmd_fw(struct client *k, const char *cmd, const cJSON *req)
 static void cmd_decide(struct client *k, const char *cmd, const char *request)
 {
 	struct sr_ctl *c = k->ctl;
-	if (!c->chat) {
+	if (!c->decide) {
 		reply_error(k, -ENOENT, "no chat: there are no approval requests", NULL);
 		return;
 	}
 	char msg[512];
-	int rc = sr_chat_decide(c->chat, request, !strcmp(cmd, "approve"), k->user, msg, sizeof(msg));
+	int rc = c->decide(c->approvals, request, !strcmp(cmd, "approve"), k->user, msg, sizeof(msg));
 	if (rc < 0) {
 		reply_error(k, rc, msg, NULL);
 		return;
@@ -909,7 +912,9 @@ int sr_ctl_new(const struct sr_ctl_opts *o, struct sr_ctl **out, char *err, size
 	c->loop = o->loop;
 	c->relay = o->relay;
 	c->fw = o->fw;
-	c->chat = o->chat;
+	c->decide = o->decide;
+	c->pending = o->pending;
+	c->approvals = o->approvals;
 	c->audit_path = o->audit_path ? strdup(o->audit_path) : NULL;
 	c->fd = -1;
 	c->path = strdup(o->path);

@@ -42,7 +42,12 @@ struct sr_ctl_opts {
 	const char *path;  /* socket path */
 	const char *group; /* NULL, or a group whose members may connect */
 	struct sr_fw *fw;     /* allow, revoke, allowed (NULL: refused) */
-	struct sr_chat *chat; /* approve, deny, pending (NULL: no chat) */
+	/* approve, deny and pending requests, from whichever chat surface runs
+	 * (Mattermost or the demo's web chat); NULL: there are none */
+	int (*decide)(void *data, const char *request, int approve, const char *user, char *msg,
+		      size_t len);
+	cJSON *(*pending)(void *data); /* [{"request","host","session"}], caller deletes */
+	void *approvals;
 	const char *audit_path; /* audit (NULL: none kept) */
 };
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +27,20 @@ char *sr_ctl_client_path(const char *explicit_path)
 	const char *dir = getenv("SM_STATE_DIR");
 	char *p = NULL;
 	sr_ctl_default_path(dir && *dir ? dir : "/var/lib/smrelay", &p);
+	if (dir && *dir)
+		return p;
+	/* no daemon's socket at the default place: maybe `smrelay demo` runs */
+	struct stat st;
+	if (p && stat(p, &st) == 0)
+		return p;
+	char demo[512];
+	sr_demo_state_dir(demo, sizeof(demo));
+	char *q = NULL;
+	if (sr_ctl_default_path(demo, &q) == 0 && stat(q, &st) == 0) {
+		free(p);
+		return q;
+	}
+	free(q);
 	return p;
 }
 

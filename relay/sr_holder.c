@@ -59,7 +59,7 @@ int sr_holder_start_argv(const char *session_id, unsigned cols, unsigned rows,
 		";", "set-option", "-ga", "terminal-overrides", ",*:smcup@:rmcup@",
 	};
 	const char *const head[] = {
-		"tmux", "-L", sock, "-f", "/dev/null", "new-session", "-d", "-s", "main",
+		"tmux", "-u", "-L", sock, "-f", "/dev/null", "new-session", "-d", "-s", "main",
 		"-x", cs, "-y", rs,
 	};
 	rc = sr_argv_push_n(out, head, sizeof(head) / sizeof(head[0]));
@@ -84,8 +84,8 @@ static int simple(const char *id, const char *const *rest, size_t nrest, struct 
 	int rc = prelude(id, out, sock, sizeof(sock));
 	if (rc)
 		return rc;
-	const char *const head[] = {"tmux", "-L", sock};
-	rc = sr_argv_push_n(out, head, 3);
+	const char *const head[] = {"tmux", "-u", "-L", sock};
+	rc = sr_argv_push_n(out, head, 4);
 	if (!rc)
 		rc = sr_argv_push_n(out, rest, nrest);
 	if (rc)

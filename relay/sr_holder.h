@@ -44,7 +44,7 @@ int sr_holder_id_valid(const char *id);
  * of cols x rows, in ONE tmux invocation, working directory start_dir
  * (absolute; NULL: the caller's):
  *
- *   tmux -L smrelay-<id> -f /dev/null new-session -d -s main -x C -y R
+ *   tmux -u -L smrelay-<id> -f /dev/null new-session -d -s main -x C -y R
  *        [-c START_DIR] -- PROGRAM... ; set-option -g status off
  *        ; set-option -g escape-time 0
  *        ; set-option -ga terminal-overrides ,*:smcup@:rmcup@
@@ -58,13 +58,15 @@ int sr_holder_id_valid(const char *id);
 int sr_holder_start_argv(const char *session_id, unsigned cols, unsigned rows,
 			 const char *start_dir, const char *const *program, struct sr_argv *out);
 
-/* tmux -L smrelay-<id> attach-session -t main */
+/* tmux -u -L smrelay-<id> attach-session -t main (-u everywhere: the
+ * client draws UTF-8 whatever the VM's locale says; without it a C locale
+ * turns every non-ASCII glyph of Claude Code's UI into '_') */
 int sr_holder_attach_argv(const char *session_id, struct sr_argv *out);
 
-/* tmux -L smrelay-<id> has-session -t main (exit 0 if alive) */
+/* tmux -u -L smrelay-<id> has-session -t main (exit 0 if alive) */
 int sr_holder_alive_argv(const char *session_id, struct sr_argv *out);
 
-/* tmux -L smrelay-<id> kill-server */
+/* tmux -u -L smrelay-<id> kill-server */
 int sr_holder_stop_argv(const char *session_id, struct sr_argv *out);
 
 #endif

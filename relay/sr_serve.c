@@ -32,6 +32,17 @@ static void usage(FILE *out)
 		     "reattached by the next start.\n");
 }
 
+static int chat_decide(void *data, const char *request, int approve, const char *user, char *msg,
+		       size_t len)
+{
+	return sr_chat_decide(data, request, approve, user, msg, len);
+}
+
+static cJSON *chat_pending(void *data)
+{
+	return sr_chat_pending_json(data);
+}
+
 static void on_signal(int signo, void *data)
 {
 	sr_log(SR_LOG_INFO, "serve: %s received, stopping (sessions keep running)",
@@ -111,7 +122,12 @@ int sr_cmd_serve(int argc, char **argv)
 					: sr_ctl_default_path(cfg.state_dir, &sock);
 		struct sr_ctl_opts co = {
 			.loop = loop, .relay = relay, .path = sock, .group = cfg.control_group,
-			.fw = fw, .chat = chat, .audit_path = cfg.audit_log};
+			.fw = fw, .audit_path = cfg.audit_log};
+		if (chat) {
+			co.decide = chat_decide;
+			co.pending = chat_pending;
+			co.approvals = chat;
+		}
 		if (rc == 0)
 			rc = sr_ctl_new(&co, &ctl, err, sizeof(err));
 		if (rc < 0)

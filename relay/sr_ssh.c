@@ -14,8 +14,15 @@
  *   - libssh's socket byte counter (ssh_set_counters) tells when input was
  *     consumed: step repeats while a pass consumed input, and sr_ssh_wants
  *     asks for another step when something outside a step did.
+ *
+ * The `local` transport (sr_ssh_local.c) sits behind the same functions:
+ * a connection to the literal host "local" (port 0) holds an srl instead
+ * of a libssh session, its channels an srl_chan, and every public function
+ * below starts by handing such a connection or channel over. Buffers are
+ * shared with it through sr_ssh_int.h.
  */
 #include "sr_ssh.h"
+#include "sr_ssh_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,9 +39,6 @@
 #include <libssh/libssh.h>
 #include <libssh/server.h> /* ssh_send_keepalive is declared there */
 
-#define PTY_IN_CAP (1u << 20)     /* buffered PTY output before flow control */
-#define EXEC_OUT_CAP (8u << 20)   /* collected exec output per stream */
-#define WRITE_CAP (4u << 20)      /* queued input per channel */
 #define WRITE_CHUNK 32768u        /* one ssh_channel_write call */
 #define MAX_PASSES 16             /* step passes before yielding to the loop */
 #define DEFAULT_PORT 22
@@ -43,64 +47,6 @@
 #define DEFAULT_CONNECT_TIMEOUT_S 30
 
 /* ---- small helpers ---------------------------------------------------- */
-
-struct buf {
-	char *p;
-	size_t off, len, cap; /* live bytes are p[off, len) */
-};
-
-static size_t buf_used(const struct buf *b)
-{
-	return b->len - b->off;
-}
-
-static int buf_add(struct buf *b, const void *data, size_t n)
-{
-	if (b->len + n + 1 > b->cap && b->off) {
-		memmove(b->p, b->p + b->off, b->len - b->off);
-		b->len -= b->off;
-		b->off = 0;
-	}
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (!p)
-			return -ENOMEM;
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, data, n);
-	b->len += n;
-	b->p[b->len] = '\0'; /* exec results are handed out as C strings */
-	return 0;
-}
-
-static void buf_consume(struct buf *b, size_t n)
-{
-	b->off += n;
-	if (b->off == b->len)
-		b->off = b->len = 0;
-}
-
-/* Zeroes memory in a way the compiler may not drop (explicit_bzero is not
- * POSIX): queued input can hold whatever a user typed, env values are
- * secrets. */
-static void wipe(void *p, size_t n)
-{
-	volatile unsigned char *v = p;
-	while (n--)
-		*v++ = 0;
-}
-
-static void buf_free(struct buf *b)
-{
-	if (b->p)
-		wipe(b->p, b->cap);
-	free(b->p);
-	memset(b, 0, sizeof(*b));
-}
 
 static char *xstrdup(const char *s)
 {
@@ -150,6 +96,7 @@ enum chan_setup { CH_OPEN, CH_PTY, CH_ENV, CH_EXEC, CH_RUNNING, CH_ENDED, CH_FAI
 struct sr_ssh_chan {
 	struct sr_ssh *ssh;
 	struct sr_ssh_chan *next;
+	struct srl_chan *local; /* a local channel: nothing below is used */
 	ssh_channel ch;
 	struct ssh_channel_callbacks_struct cb; /* must live as long as ch */
 	bool pty;
@@ -175,6 +122,7 @@ struct sr_ssh_chan {
 };
 
 struct sr_ssh {
+	struct srl *local;    /* the local transport: only st, fp, chans used */
 	ssh_session ses;
 	ssh_event ev;         /* pumps the session once it is ready */
 	ssh_key key;          /* private key, freed right after auth */
@@ -221,6 +169,11 @@ int sr_ssh_parse_target(const char *spec, char **host, unsigned *port, char *err
 	*port = DEFAULT_PORT;
 	if (!spec || !*spec)
 		return errf(err, errlen, -EINVAL, "empty SSH target: expected host or host:port");
+	if (!strcmp(spec, SR_SSH_LOCAL)) {
+		*port = 0; /* the local transport; "local:22" is a host named local */
+		*host = xstrdup(spec);
+		return *host ? 0 : errf(err, errlen, -ENOMEM, "out of memory");
+	}
 	for (const char *p = spec; *p; p++)
 		if ((unsigned char)*p <= ' ' || *p == 0x7f)
 			return errf(err, errlen, -EINVAL, "SSH target '%s' contains a space or control character", spec);
@@ -739,6 +692,8 @@ static int step_ready(struct sr_ssh *s)
 
 int sr_ssh_step(struct sr_ssh *s)
 {
+	if (s->local)
+		return srl_step(s->local);
 	if (s->st == ST_DEAD)
 		return s->err_code;
 	s->kick = false;
@@ -779,6 +734,8 @@ int sr_ssh_step(struct sr_ssh *s)
 
 int sr_ssh_keepalive(struct sr_ssh *s)
 {
+	if (s->local)
+		return srl_keepalive(s->local);
 	if (s->st == ST_DEAD)
 		return s->err_code;
 	double now = now_s();
@@ -850,11 +807,31 @@ static int load_key(const struct sr_ssh_opts *o, ssh_key *key, char *err, size_t
 	return 0;
 }
 
+/* The local transport: ready at once; user, key and known_hosts unused. */
+static int connect_local(struct sr_ssh **out, char *err, size_t errlen)
+{
+	struct sr_ssh *s = calloc(1, sizeof(*s));
+	if (!s)
+		return errf(err, errlen, -ENOMEM, "out of memory");
+	s->fd = -1;
+	int rc = srl_new(&s->local, err, errlen);
+	if (rc < 0) {
+		free(s);
+		return rc;
+	}
+	s->st = ST_READY;
+	snprintf(s->fp, sizeof(s->fp), "%s", SR_SSH_LOCAL);
+	*out = s;
+	return 0;
+}
+
 int sr_ssh_connect(const struct sr_ssh_opts *o, struct sr_ssh **out, char *err, size_t errlen)
 {
 	*out = NULL;
 	if (errlen)
 		err[0] = '\0';
+	if (o && o->host && !strcmp(o->host, SR_SSH_LOCAL) && o->port == 0)
+		return connect_local(out, err, errlen);
 	if (!o || !o->host || !*o->host)
 		return errf(err, errlen, -EINVAL, "no SSH host given");
 	if (!o->user || !*o->user)
@@ -940,11 +917,13 @@ fail:
 
 int sr_ssh_fd(const struct sr_ssh *s)
 {
-	return s->fd;
+	return s->local ? srl_fd(s->local) : s->fd;
 }
 
 unsigned sr_ssh_wants(const struct sr_ssh *s)
 {
+	if (s->local)
+		return srl_wants(s->local);
 	if (s->st == ST_DEAD)
 		return 0;
 	unsigned w = SR_SSH_WANT_READ;
@@ -984,6 +963,7 @@ void sr_ssh_free(struct sr_ssh *s)
 			ssh_remove_channel_callbacks(c->ch, &c->cb);
 		chan_destroy(c);
 	}
+	srl_free(s->local); /* its channels (their handles went above) */
 	if (s->ev) {
 		ssh_event_remove_session(s->ev, s->ses);
 		ssh_event_free(s->ev);
@@ -1033,10 +1013,32 @@ static int chan_new(struct sr_ssh *s, bool pty, const char *cmdline, struct sr_s
 	return 0;
 }
 
+/* A local channel's handle: listed in s->chans so sr_ssh_free frees it. */
+static int chan_wrap(struct sr_ssh *s, struct srl_chan *lc, struct sr_ssh_chan **out)
+{
+	struct sr_ssh_chan *c = calloc(1, sizeof(*c));
+	if (!c) {
+		srl_chan_close(lc);
+		return -ENOMEM;
+	}
+	c->ssh = s;
+	c->local = lc;
+	c->next = s->chans;
+	s->chans = c;
+	*out = c;
+	return 0;
+}
+
 int sr_ssh_exec_start(struct sr_ssh *s, const char *cmdline, struct sr_ssh_chan **out)
 {
 	if (!s || !cmdline || !out)
 		return -EINVAL;
+	if (s->local) {
+		struct srl_chan *lc = NULL;
+		*out = NULL;
+		int rc = srl_exec_start(s->local, cmdline, &lc);
+		return rc < 0 ? rc : chan_wrap(s, lc, out);
+	}
 	return chan_new(s, false, cmdline, out);
 }
 
@@ -1050,6 +1052,12 @@ int sr_ssh_pty_start(struct sr_ssh *s, const char *term, unsigned cols, unsigned
 		if (!*e->name || strchr(e->name, '=') || !e->value)
 			return -EINVAL;
 		nenv++;
+	}
+	if (s->local) {
+		struct srl_chan *lc = NULL;
+		*out = NULL;
+		int rc = srl_pty_start(s->local, term, cols, rows, cmdline, env, &lc);
+		return rc < 0 ? rc : chan_wrap(s, lc, out);
 	}
 	struct sr_ssh_chan *c;
 	int rc = chan_new(s, true, cmdline, &c);
@@ -1081,6 +1089,8 @@ int sr_ssh_pty_start(struct sr_ssh *s, const char *term, unsigned cols, unsigned
 
 enum sr_chan_state sr_ssh_chan_state(const struct sr_ssh_chan *c)
 {
+	if (c->local)
+		return srl_chan_state(c->local);
 	switch (c->st) {
 	case CH_RUNNING:
 		return SR_CHAN_RUNNING;
@@ -1095,6 +1105,8 @@ enum sr_chan_state sr_ssh_chan_state(const struct sr_ssh_chan *c)
 
 ssize_t sr_ssh_chan_read(struct sr_ssh_chan *c, void *buf, size_t n)
 {
+	if (c->local)
+		return srl_chan_read(c->local, buf, n);
 	if (!c->pty)
 		return -EINVAL;
 	size_t avail = buf_used(&c->in);
@@ -1119,6 +1131,8 @@ ssize_t sr_ssh_chan_read(struct sr_ssh_chan *c, void *buf, size_t n)
 
 int sr_ssh_chan_write(struct sr_ssh_chan *c, const void *buf, size_t n)
 {
+	if (c->local)
+		return srl_chan_write(c->local, buf, n);
 	if (c->st == CH_FAILED)
 		return c->err_code;
 	if (c->st == CH_ENDED || c->eof_wanted || c->write_closed || c->remote_closed)
@@ -1136,11 +1150,15 @@ int sr_ssh_chan_write(struct sr_ssh_chan *c, const void *buf, size_t n)
 
 size_t sr_ssh_chan_pending(const struct sr_ssh_chan *c)
 {
+	if (c->local)
+		return srl_chan_pending(c->local);
 	return buf_used(&c->wq);
 }
 
 int sr_ssh_chan_send_eof(struct sr_ssh_chan *c)
 {
+	if (c->local)
+		return srl_chan_send_eof(c->local);
 	if (c->st == CH_FAILED)
 		return c->err_code;
 	c->eof_wanted = true;
@@ -1150,6 +1168,8 @@ int sr_ssh_chan_send_eof(struct sr_ssh_chan *c)
 
 int sr_ssh_chan_resize(struct sr_ssh_chan *c, unsigned cols, unsigned rows)
 {
+	if (c->local)
+		return srl_chan_resize(c->local, cols, rows);
 	if (!c->pty || cols == 0 || rows == 0 || cols > 10000 || rows > 10000)
 		return -EINVAL;
 	if (c->st == CH_FAILED)
@@ -1169,6 +1189,8 @@ int sr_ssh_chan_resize(struct sr_ssh_chan *c, unsigned cols, unsigned rows)
 
 int sr_ssh_chan_exit(const struct sr_ssh_chan *c, struct sr_ssh_exit *out)
 {
+	if (c->local)
+		return srl_chan_exit(c->local, out);
 	if (c->st == CH_FAILED)
 		return c->err_code;
 	if (c->st != CH_ENDED)
@@ -1179,6 +1201,8 @@ int sr_ssh_chan_exit(const struct sr_ssh_chan *c, struct sr_ssh_exit *out)
 
 int sr_ssh_exec_result(const struct sr_ssh_chan *c, struct sr_ssh_exec_result *out)
 {
+	if (c->local)
+		return srl_exec_result(c->local, out);
 	if (c->pty)
 		return -EINVAL;
 	int rc = sr_ssh_chan_exit(c, &out->exit);
@@ -1194,6 +1218,8 @@ int sr_ssh_exec_result(const struct sr_ssh_chan *c, struct sr_ssh_exec_result *o
 
 const char *sr_ssh_chan_error(const struct sr_ssh_chan *c)
 {
+	if (c->local)
+		return srl_chan_error(c->local);
 	return c->st == CH_FAILED ? c->errmsg : "";
 }
 
@@ -1201,6 +1227,12 @@ void sr_ssh_chan_close(struct sr_ssh_chan *c)
 {
 	if (!c)
 		return;
+	if (c->local) {
+		srl_chan_close(c->local);
+		c->local = NULL;
+		chan_release(c); /* the handle */
+		return;
+	}
 	struct sr_ssh *s = c->ssh;
 	/* An open request in flight has no server-side channel to close yet:
 	 * step finishes it, then closes and frees. */

@@ -40,6 +40,28 @@
  *   -EACCES        the server refused our key: do not retry blindly
  *   -EINVAL, -ENOMEM, -EIO  bad options, memory, known_hosts file trouble
  * sr_ssh_error() gives the message.
+ *
+ * The `local` transport (Linux only: epoll, pidfd, posix_spawn with glibc
+ * extensions; sr_ssh_local.c): a connection to the literal host "local"
+ * with port 0 (what sr_ssh_parse_target makes of "local"; "local:22" is an
+ * SSH host named local) needs no user, key or known_hosts, which are
+ * ignored. Its channels are child processes of this process, running as
+ * its user: exec channels `/bin/sh -c CMDLINE` on pipes, PTY channels the
+ * same (or $SHELL as a login shell) on a new pseudo-terminal; env pairs
+ * are set directly (no AcceptEnv). Children start in $HOME with a
+ * login-like environment (HOME, USER, LOGNAME, SHELL, PATH, LANG,
+ * LANGUAGE, LC_*, TZ, TMPDIR, TMUX_TMPDIR; never the rest of the daemon's,
+ * so SM_* secrets stay out), a clean signal mask, default dispositions and
+ * only fds 0-2, in a session of their own. The connection is ready at
+ * once and never drops: sr_ssh_step returns 1, sr_ssh_status 1, keepalive
+ * sends nothing, the fingerprint is "local". sr_ssh_fd is an epoll fd over
+ * the channels' fds and the children's pidfds. sr_ssh_chan_close sends
+ * SIGTERM to a running child's process group, and a second later (in a
+ * later step or keepalive) SIGKILL to whatever is left of that group, then
+ * reaps the child; sr_ssh_free SIGKILLs and reaps every child still there
+ * (the one place that waits). Nothing installs a
+ * SIGCHLD handler; a handler elsewhere that reaps every child would make
+ * exit statuses unknown (-1, no signal).
  */
 #ifndef SR_SSH_H
 #define SR_SSH_H
@@ -49,6 +71,9 @@
 
 struct sr_ssh;
 struct sr_ssh_chan;
+
+/* The host name of the local transport (see above). */
+#define SR_SSH_LOCAL "local"
 
 enum sr_hostkey_policy {
 	SR_HOSTKEY_STRICT = 0, /* unknown host key: refuse */
@@ -81,7 +106,8 @@ struct sr_env {
 };
 
 /* "host", "host:port", "[v6]", "[v6]:port" or a bare IPv6 address; the
- * port defaults to 22. *host is malloc'ed (caller frees, brackets removed).
+ * port defaults to 22. "local" alone gives host "local" and port 0 (the
+ * local transport). *host is malloc'ed (caller frees, brackets removed).
  * Errors: -EINVAL (message in err), -ENOMEM. */
 int sr_ssh_parse_target(const char *spec, char **host, unsigned *port, char *err, size_t errlen);
 

@@ -19,6 +19,14 @@ echo "== fake Mattermost's own tests"
 echo "== deployment files"
 tests/deploy/check.sh
 
+echo "== the web chat in a browser (headless Chromium + Playwright)"
+if [ -x /usr/bin/chromium ] && command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1; then
+	npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+	node tests/browser/webchat.test.js
+else
+	echo "skipped: needs /usr/bin/chromium, node and npm (deploy/install-build-deps.sh --tests)"
+fi
+
 echo "== build (ASan + UBSan)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSMRELAY_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"

@@ -101,7 +101,7 @@ Test(holder, argv_shape)
 	struct sr_argv a = {0};
 	const char *prog[] = {"sh", "-c", "echo hi", NULL};
 	cr_assert_eq(sr_holder_start_argv("abc-1_Z", 120, 40, "/work dir", prog, &a), 0);
-	const char *ws[] = {"tmux", "-L", "smrelay-abc-1_Z", "-f", "/dev/null", "new-session", "-d",
+	const char *ws[] = {"tmux", "-u", "-L", "smrelay-abc-1_Z", "-f", "/dev/null", "new-session", "-d",
 			    "-s", "main", "-x", "120", "-y", "40", "-c", "/work dir", "--", "sh", "-c", "echo hi",
 			    ";", "set-option", "-g", "status", "off",
 			    ";", "set-option", "-g", "escape-time", "0",
@@ -117,13 +117,13 @@ Test(holder, argv_shape)
 	cr_assert_eq(a.n, 0);
 
 	cr_assert_eq(sr_holder_attach_argv("abc", &a), 0);
-	expect_argv(&a, (const char *const[]){"tmux", "-L", "smrelay-abc", "attach-session", "-t", "main", NULL});
+	expect_argv(&a, (const char *const[]){"tmux", "-u", "-L", "smrelay-abc", "attach-session", "-t", "main", NULL});
 	sr_holder_argv_free(&a);
 	cr_assert_eq(sr_holder_alive_argv("abc", &a), 0);
-	expect_argv(&a, (const char *const[]){"tmux", "-L", "smrelay-abc", "has-session", "-t", "main", NULL});
+	expect_argv(&a, (const char *const[]){"tmux", "-u", "-L", "smrelay-abc", "has-session", "-t", "main", NULL});
 	sr_holder_argv_free(&a);
 	cr_assert_eq(sr_holder_stop_argv("abc", &a), 0);
-	expect_argv(&a, (const char *const[]){"tmux", "-L", "smrelay-abc", "kill-server", NULL});
+	expect_argv(&a, (const char *const[]){"tmux", "-u", "-L", "smrelay-abc", "kill-server", NULL});
 	sr_holder_argv_free(&a);
 	sr_holder_argv_free(&a); /* idempotent */
 	sr_holder_argv_free(NULL);
@@ -161,7 +161,7 @@ Test(holder, hostile_ids)
 	cr_assert_eq(sr_holder_start_argv("ok", 80, 24, "relative", prog, &a), -EINVAL);
 	/* '-' is fine after the first byte. */
 	cr_assert_eq(sr_holder_attach_argv("x-", &a), 0);
-	cr_assert_str_eq(a.v[2], "smrelay-x-");
+	cr_assert_str_eq(a.v[3], "smrelay-x-");
 	sr_holder_argv_free(&a);
 }
 
