@@ -37,8 +37,11 @@ struct thread {
 	char **invited;
 	size_t ninvited;
 	char *live_id;       /* the live post, NULL when the next live text starts one */
-	struct lref *creating; /* the live post being created, NULL when none */
-	char *live_pending;  /* newest live text while it is being created */
+	char *live_text;     /* the newest live text not yet written, NULL when none */
+	char **hist;         /* committed lines waiting to be written: merged chunks */
+	size_t nhist;
+	bool busy;           /* a create or a history write is on its way */
+	bool sealed;         /* a seal came while a live create was on its way */
 	struct card **cards;
 	size_t ncards;
 	bool ended;
@@ -53,6 +56,7 @@ struct mm_bot {
 	char *trigger, *bot_id, *callback_url;
 	char **allowed;
 	size_t nallowed;
+	unsigned long n_approved, n_denied, n_failed, n_expired; /* for metrics */
 	char **approvers; /* empty: each session's owner decides */
 	size_t napprovers;
 	int64_t ttl_ms;
@@ -209,7 +213,10 @@ static void thread_free(struct thread *t)
 		free(t->invited[i]);
 	free(t->invited);
 	free(t->live_id);
-	free(t->live_pending);
+	free(t->live_text);
+	for (size_t i = 0; i < t->nhist; i++)
+		free(t->hist[i]);
+	free(t->hist);
 	for (size_t i = 0; i < t->ncards; i++)
 		card_free(t->cards[i]);
 	free(t->cards);
@@ -281,105 +288,179 @@ static void patch(struct mm_bot *b, const char *post_id, const char *msg, int pr
 	cJSON_Delete(o);
 }
 
-/* A live post being created. When a commit or a seal arrives first, the
- * post is "retired": once created it takes retire_text (or keeps its
- * text) and the next live text starts a new post. Creates of live posts
- * go at history priority, so posts keep their order in the thread. */
-struct lref {
+/* The transcript writer, one per thread. Posts must reach the thread in
+ * order and the REST budget is shared by every session, so each thread has
+ * at most ONE create or history write on its way; what arrives meanwhile
+ * waits here: committed lines are merged into chunks (each under the
+ * message cap, fence included) and only the newest live text is kept.
+ * When the way is free: history first (the live post, if there is one,
+ * becomes the history post; else a new post), then the live text (a patch
+ * of the live post, coalesced per post, or a new live post). So a busy
+ * thread costs about two calls per flush, however many commits came. */
+
+struct tref {
 	struct mm_bot *b;
 	char session[64];
-	char *retire_text;
-	bool retired;
+	bool live; /* a live post's create: its id becomes the live post */
 };
 
-static void live_created(void *data, int rc, long status, const cJSON *resp, const char *msg)
+static struct tref *tref_new(struct mm_bot *b, const char *session)
+{
+	struct tref *r = calloc(1, sizeof(*r));
+	if (r) {
+		r->b = b;
+		snprintf(r->session, sizeof(r->session), "%s", session);
+	}
+	return r;
+}
+
+static void pump(struct mm_bot *b, struct thread *t);
+
+static void written(void *data, int rc, long status, const cJSON *resp, const char *msg)
 {
 	(void)status;
 	(void)msg;
-	struct lref *r = data;
+	struct tref *r = data;
 	struct thread *t = thread_by_session(r->b, r->session);
-	const char *id = rc == 0 ? jstr(resp, "id") : NULL;
-	if (r->retired) {
-		if (id && r->retire_text)
-			patch(r->b, id, r->retire_text, MM_BOT_PRIO_HISTORY, NULL, NULL);
-	} else if (t && t->creating == r) {
-		t->creating = NULL;
-		free(t->live_id);
-		t->live_id = id ? strdup(id) : NULL;
-		if (t->live_pending && t->live_id)
-			patch(r->b, t->live_id, t->live_pending, MM_BOT_PRIO_LIVE, NULL, NULL);
-		free(t->live_pending);
-		t->live_pending = NULL;
+	if (t) {
+		t->busy = false;
+		const char *id = rc == 0 ? jstr(resp, "id") : NULL;
+		if (r->live && id && !t->live_id && !t->sealed)
+			t->live_id = strdup(id);
+		t->sealed = false;
+		pump(r->b, t);
 	}
-	free(r->retire_text);
 	free(r);
 }
 
-/* The post being created will not be the live post: it keeps its text,
- * or gets text (taken) once it exists. */
-static void retire_creating(struct thread *t, char *text)
+static void pump(struct mm_bot *b, struct thread *t)
 {
-	struct lref *r = t->creating;
-	r->retired = true;
-	free(r->retire_text);
-	r->retire_text = text ? text : t->live_pending;
-	if (text)
-		free(t->live_pending);
-	t->live_pending = NULL;
-	t->creating = NULL;
-}
-
-static void show_live(struct mm_bot *b, struct thread *t, const char *text)
-{
-	char *msg = NULL;
-	if (mm_render_screen(text, MM_MESSAGE_CAP, &msg) < 0)
+	if (t->busy)
 		return;
-	if (t->creating) {
-		free(t->live_pending);
-		t->live_pending = msg;
+	struct tref *r = NULL;
+	if (t->nhist) {
+		char *text = t->hist[0];
+		memmove(t->hist, t->hist + 1, (t->nhist - 1) * sizeof(*t->hist));
+		t->nhist--;
+		char *msg = NULL;
+		const char *one[] = {text};
+		int rc = mm_render_code(one, 1, &msg);
+		free(text);
+		if (rc < 0)
+			return;
+		r = tref_new(b, t->session);
+		if (!r) {
+			free(msg);
+			return;
+		}
+		long h;
+		if (t->live_id) {
+			/* the live post becomes history; the next live text starts anew */
+			char path[128], key[96];
+			snprintf(path, sizeof(path), "/api/v4/posts/%s/patch", t->live_id);
+			snprintf(key, sizeof(key), "patch:%s", t->live_id);
+			cJSON *o = cJSON_CreateObject();
+			cJSON_AddStringToObject(o, "message", msg);
+			h = b->io.rest(b->io.ctx, "PUT", path, o, MM_BOT_PRIO_HISTORY, key, written, r);
+			cJSON_Delete(o);
+			free(t->live_id);
+			t->live_id = NULL;
+		} else {
+			h = post(b, t->channel, t->root, msg, NULL, MM_BOT_PRIO_HISTORY, written, r);
+		}
+		free(msg);
+		if (h > 0)
+			t->busy = true;
+		else
+			free(r);
 		return;
 	}
+	if (!t->live_text)
+		return;
+	char *msg = NULL;
+	int rc = mm_render_screen(t->live_text, MM_MESSAGE_CAP, &msg);
+	free(t->live_text);
+	t->live_text = NULL;
+	if (rc < 0)
+		return;
 	if (t->live_id) {
 		patch(b, t->live_id, msg, MM_BOT_PRIO_LIVE, NULL, NULL);
-		free(msg);
-		return;
-	}
-	struct lref *r = calloc(1, sizeof(*r));
-	if (r) {
-		r->b = b;
-		snprintf(r->session, sizeof(r->session), "%s", t->session);
-		if (post(b, t->channel, t->root, msg, NULL, MM_BOT_PRIO_HISTORY, live_created, r) > 0)
-			t->creating = r;
+	} else if ((r = tref_new(b, t->session))) {
+		r->live = true;
+		/* created at history priority: it must come after the history */
+		if (post(b, t->channel, t->root, msg, NULL, MM_BOT_PRIO_HISTORY, written, r) > 0)
+			t->busy = true;
 		else
 			free(r);
 	}
 	free(msg);
 }
 
-static void show_commit(struct mm_bot *b, struct thread *t, const char *const *lines, size_t n)
+static void show_live(struct mm_bot *b, struct thread *t, const char *text)
 {
-	char *msg = NULL;
-	if (mm_render_code(lines, n, &msg) < 0)
+	char *copy = strdup(text);
+	if (!copy)
 		return;
-	if (t->creating) {
-		retire_creating(t, msg); /* takes msg */
-		return;
-	}
-	if (t->live_id) {
-		/* the live post becomes history; the next live text starts anew */
-		patch(b, t->live_id, msg, MM_BOT_PRIO_HISTORY, NULL, NULL);
-		free(t->live_id);
-		t->live_id = NULL;
-	} else {
-		post(b, t->channel, t->root, msg, NULL, MM_BOT_PRIO_HISTORY, NULL, NULL);
-	}
-	free(msg);
+	free(t->live_text);
+	t->live_text = copy;
+	pump(b, t);
 }
 
-static void seal_live(struct thread *t)
+static void show_commit(struct mm_bot *b, struct thread *t, const char *const *lines, size_t n)
 {
-	if (t->creating)
-		retire_creating(t, NULL); /* keeps the newest live text */
+	if (!n)
+		return;
+	size_t len = 0;
+	for (size_t i = 0; i < n; i++)
+		len += strlen(lines[i]) + 1;
+	char *text = malloc(len + 1);
+	if (!text)
+		return;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(lines[i]);
+		memcpy(text + k, lines[i], l);
+		k += l;
+		if (i + 1 < n)
+			text[k++] = '\n';
+	}
+	text[k] = '\0';
+	/* merge into the last waiting chunk while the message stays under the
+	 * cap (fences of up to 16 backticks and their newlines included) */
+	if (t->nhist) {
+		char *last = t->hist[t->nhist - 1];
+		if (mm_runes(last) + mm_runes(text) + 1 + 40 <= MM_MESSAGE_CAP) {
+			size_t ll = strlen(last);
+			char *m = realloc(last, ll + 1 + k + 1);
+			if (m) {
+				m[ll] = '\n';
+				memcpy(m + ll + 1, text, k + 1);
+				t->hist[t->nhist - 1] = m;
+				free(text);
+				pump(b, t);
+				return;
+			}
+		}
+	}
+	char **nh = realloc(t->hist, (t->nhist + 1) * sizeof(*nh));
+	if (!nh) {
+		free(text);
+		return;
+	}
+	t->hist = nh;
+	t->hist[t->nhist++] = text;
+	pump(b, t);
+}
+
+static void seal_live(struct mm_bot *b, struct thread *t)
+{
+	/* the live post keeps its text; the next live text starts a new post
+	 * (a create in flight completes as the live post and is sealed by
+	 * the next seal or commit) */
+	if (t->live_text)
+		pump(b, t);
+	if (t->busy)
+		t->sealed = true; /* the post on its way will not be the live one */
 	free(t->live_id);
 	t->live_id = NULL;
 }
@@ -585,7 +666,7 @@ void mm_bot_on_op(struct mm_bot *b, const char *session, const struct vt_op *op)
 		show_commit(b, t, op->lines, op->nlines);
 		break;
 	case VT_OP_SEAL:
-		seal_live(t);
+		seal_live(b, t);
 		break;
 	case VT_OP_MARKER:
 		if (op->marker)
@@ -1062,11 +1143,13 @@ static void approved(void *data, int rc, const char *msg)
 		c->applying = false;
 		if (rc == 0) {
 			c->decided = true;
+			r->b->n_approved++;
 			snprintf(outcome, sizeof(outcome), "Approved by @%s at %s: %s is allowed", r->user,
 				 when, c->host);
 			type_marker(r->b, t->session, "APPROVED", c->host);
 		} else {
 			/* the firewall failed: say so, keep the card actionable */
+			r->b->n_failed++;
 			char *m = NULL;
 			mm_render_inline(msg ? msg : "", &m);
 			snprintf(outcome, sizeof(outcome), "Approval by @%s failed at %s: the firewall said %s. Try again.",
@@ -1088,6 +1171,7 @@ static void decide(struct mm_bot *b, struct thread *t, struct card *c, bool appr
 	hhmm(when, sizeof(when));
 	if (!approve) {
 		c->decided = true;
+		b->n_denied++;
 		b->io.deny(b->io.ctx, t->session, c->host, user);
 		type_marker(b, t->session, "DENIED", c->host);
 		snprintf(outcome, len, "Denied by @%s at %s", user ? user : "?", when);
@@ -1189,6 +1273,7 @@ void mm_bot_tick(struct mm_bot *b)
 			if (c->decided || c->applying || !c->created_ms || now - c->created_ms < b->ttl_ms)
 				continue;
 			c->decided = true;
+			b->n_expired++;
 			b->io.deny(b->io.ctx, t->session, c->host, "expired");
 			type_marker(b, t->session, "DENIED", c->host);
 			char outcome[200];
@@ -1207,6 +1292,15 @@ int mm_bot_set_self(struct mm_bot *b, const char *user_id)
 	free(b->bot_id);
 	b->bot_id = n;
 	return 0;
+}
+
+void mm_bot_counts(const struct mm_bot *b, unsigned long *approved, unsigned long *denied,
+		   unsigned long *failed, unsigned long *expired)
+{
+	*approved = b ? b->n_approved : 0;
+	*denied = b ? b->n_denied : 0;
+	*failed = b ? b->n_failed : 0;
+	*expired = b ? b->n_expired : 0;
 }
 
 size_t mm_bot_pending(const struct mm_bot *b)

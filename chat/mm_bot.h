@@ -123,6 +123,10 @@ cJSON *mm_bot_pending_json(const struct mm_bot *b);
  * call every few seconds. */
 void mm_bot_tick(struct mm_bot *b);
 
+/* Decisions since start, by result (metrics). */
+void mm_bot_counts(const struct mm_bot *b, unsigned long *approved, unsigned long *denied,
+		   unsigned long *failed, unsigned long *expired);
+
 /* Pending approvals, for status and the operator's view. */
 size_t mm_bot_pending(const struct mm_bot *b);
 

@@ -356,3 +356,20 @@ cJSON *sr_chat_pending_json(const struct sr_chat *c)
 {
 	return c ? mm_bot_pending_json(c->bot) : cJSON_CreateArray();
 }
+
+void sr_chat_metrics(const struct sr_chat *c, struct sr_chat_metrics *out)
+{
+	*out = (struct sr_chat_metrics){0};
+	if (!c)
+		return;
+	struct mm_conn_stats st;
+	mm_conn_stats(c->conn, &st);
+	out->rest_sent = st.rest_sent;
+	out->rest_429 = st.rest_429;
+	out->rest_failed = st.rest_failed;
+	out->rest_queued = st.rest_queued;
+	out->ws_opens = st.ws_opens;
+	out->ws_resumes = st.ws_resumes;
+	out->ws_gaps = st.ws_gaps;
+	mm_bot_counts(c->bot, &out->approved, &out->denied, &out->failed, &out->expired);
+}

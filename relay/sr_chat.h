@@ -39,6 +39,16 @@ int sr_chat_decide(struct sr_chat *c, const char *request, int approve, const ch
 /* Pending requests as [{"request","host","session"}] (caller deletes). */
 cJSON *sr_chat_pending_json(const struct sr_chat *c);
 
+struct sr_chat_metrics {
+	unsigned long rest_sent, rest_429, rest_failed;
+	size_t rest_queued;
+	unsigned long approved, denied, failed, expired;
+	unsigned ws_opens, ws_resumes, ws_gaps;
+};
+
+/* Counters for /metrics (zeros for NULL). */
+void sr_chat_metrics(const struct sr_chat *c, struct sr_chat_metrics *out);
+
 /* Pending approval cards (status, metrics). */
 size_t sr_chat_pending(const struct sr_chat *c);
 

@@ -247,6 +247,10 @@ int sr_config_load(struct sr_config *c, sr_getenv_fn getenv_fn, char *err,
 	c->git_base_url = dup_or_null(&l, env_or(&l, "SM_GIT_BASE_URL", "https://github.com/"));
 	if (c->git_base_url && !plain_token(c->git_base_url, "/:._-+@~%"))
 		bad(&l, "SM_GIT_BASE_URL", "must be a URL like https://github.com/", c->git_base_url);
+	const char *lf = env_or(&l, "SM_LOG_FORMAT", "json");
+	if (strcmp(lf, "json") && strcmp(lf, "text"))
+		bad(&l, "SM_LOG_FORMAT", "must be json or text", lf);
+	c->log_json = !strcmp(lf, "json");
 	const char *lv = env_or(&l, "SM_LOG_LEVEL", "info");
 	if (sr_log_parse_level(lv, &c->log_level) < 0)
 		bad(&l, "SM_LOG_LEVEL", "must be debug, info, warn or error", lv);

@@ -56,6 +56,7 @@ struct sr_config {
 	size_t nclaude_argv;
 	char *git_base_url;      /* SM_GIT_BASE_URL */
 	enum sr_log_level log_level;
+	bool log_json;           /* SM_LOG_FORMAT */
 	char *projects_json; /* SM_PROJECTS, parsed by sr_project */
 	char *repos_base;
 	char *worktrees_base;

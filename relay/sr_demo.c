@@ -168,6 +168,7 @@ static int set_up_defaults(const char *user, char *err, size_t errlen)
 		set_default("SM_VM_HOST", "local");
 	set_default("SM_CONTAINER_RUNTIME", "none");
 	set_default("SM_FIREWALL", "log");
+	set_default("SM_LOG_FORMAT", "text"); /* a person reads the demo's log */
 	set_default("SM_LISTEN_ADDR", "127.0.0.1:8080");
 	set_default("SM_STATE_DIR", state);
 	set_default("SM_PROJECTS", pj);
@@ -334,6 +335,7 @@ int sr_cmd_demo(int argc, char **argv)
 		return 2;
 	}
 	sr_log_set_level(cfg.log_level);
+	sr_log_set_json(cfg.log_json);
 	struct demo d = {0};
 	struct sr_fw *fw = NULL;
 	struct sr_http *http = NULL;

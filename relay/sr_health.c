@@ -84,6 +84,32 @@ static void metrics(void *data, const struct sr_http_req *req, struct sr_http_re
 		   "# HELP smrelay_pending_approvals Approval cards waiting for a decision.\n"
 		   "# TYPE smrelay_pending_approvals gauge\nsmrelay_pending_approvals %zu\n",
 		h->chat ? sr_chat_connected(h->chat) : 0, sr_chat_pending(h->chat));
+	struct sr_chat_metrics m;
+	sr_chat_metrics(h->chat, &m);
+	unsigned long attempts = 0;
+	for (size_t i = 0; i < sr_relay_nhosts(h->relay); i++)
+		attempts += sr_host_attempts(sr_relay_host(h->relay, i));
+	fprintf(f, "# HELP smrelay_ssh_connects_total SSH connection attempts (first ones and reconnects).\n"
+		   "# TYPE smrelay_ssh_connects_total counter\nsmrelay_ssh_connects_total %lu\n"
+		   "# HELP smrelay_vt_bytes_total Program output fed to the virtual screens.\n"
+		   "# TYPE smrelay_vt_bytes_total counter\nsmrelay_vt_bytes_total %llu\n",
+		attempts, (unsigned long long)sr_relay_vt_bytes(h->relay));
+	fprintf(f, "# HELP smrelay_rest_requests_total Mattermost REST requests sent.\n"
+		   "# TYPE smrelay_rest_requests_total counter\nsmrelay_rest_requests_total %lu\n"
+		   "# HELP smrelay_rest_429_total 429 answers (each retried).\n"
+		   "# TYPE smrelay_rest_429_total counter\nsmrelay_rest_429_total %lu\n"
+		   "# HELP smrelay_rest_failed_total REST requests that failed for good.\n"
+		   "# TYPE smrelay_rest_failed_total counter\nsmrelay_rest_failed_total %lu\n"
+		   "# HELP smrelay_pacer_queue REST requests waiting in the pacer.\n"
+		   "# TYPE smrelay_pacer_queue gauge\nsmrelay_pacer_queue %zu\n",
+		m.rest_sent, m.rest_429, m.rest_failed, m.rest_queued);
+	fprintf(f, "# HELP smrelay_approvals_total Network requests decided, by result.\n"
+		   "# TYPE smrelay_approvals_total counter\n"
+		   "smrelay_approvals_total{result=\"approved\"} %lu\n"
+		   "smrelay_approvals_total{result=\"denied\"} %lu\n"
+		   "smrelay_approvals_total{result=\"failed\"} %lu\n"
+		   "smrelay_approvals_total{result=\"expired\"} %lu\n",
+		m.approved, m.denied, m.failed, m.expired);
 	fclose(f);
 	resp->content_type = "text/plain; version=0.0.4";
 	resp->body = out;

@@ -1,13 +1,17 @@
 /* sr_log.c — one-line log records on stderr (see sr_log.h). */
 #include "sr_log.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 static enum sr_log_level min_level = SR_LOG_INFO;
+static bool as_json = true;
 static sr_log_sink sink_fn;
 static void *sink_data;
 
@@ -26,6 +30,11 @@ int sr_log_parse_level(const char *s, enum sr_log_level *out)
 			return 0;
 		}
 	return -EINVAL;
+}
+
+void sr_log_set_json(bool json)
+{
+	as_json = json;
 }
 
 void sr_log_set_sink(sr_log_sink sink, void *data)
@@ -61,7 +70,23 @@ void sr_log(enum sr_log_level level, const char *fmt, ...)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	struct tm tm;
 	gmtime_r(&ts.tv_sec, &tm);
-	fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s\n", tm.tm_year + 1900,
-		tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
-		names[level], line);
+	char when[80];
+	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 (int)(ts.tv_nsec / 1000000));
+	if (as_json) {
+		/* one JSON object per line, for collectors (journald, Loki...) */
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "time", when);
+		cJSON_AddStringToObject(o, "level", names[level]);
+		cJSON_AddStringToObject(o, "msg", raw);
+		char *t = cJSON_PrintUnformatted(o);
+		cJSON_Delete(o);
+		if (t) {
+			fprintf(stderr, "%s\n", t);
+			free(t);
+			return;
+		}
+	}
+	fprintf(stderr, "%s %-5s %s\n", when, names[level], line);
 }

@@ -1,6 +1,9 @@
 /*
  * sr_log.h — the daemon's log: one line per event on stderr (journald and
- * container runtimes collect it), "2026-11-23T14:05:09.123Z warn  host vm1: ...".
+ * container runtimes collect it): a JSON object
+ * {"time":"2026-11-23T14:05:09.123Z","level":"warn","msg":"host vm1: ..."}
+ * (SM_LOG_FORMAT=json, the default), or the same as plain text
+ * "2026-11-23T14:05:09.123Z warn  host vm1: ..." (SM_LOG_FORMAT=text).
  *
  * Never pass secrets (keys, tokens, env values) to it: messages are built
  * by the callers from names and codes only. Control bytes in a message
@@ -13,6 +16,8 @@
 #ifndef SR_LOG_H
 #define SR_LOG_H
 
+#include <stdbool.h>
+
 enum sr_log_level {
 	SR_LOG_DEBUG,
 	SR_LOG_INFO,
@@ -23,6 +28,9 @@ enum sr_log_level {
 void sr_log(enum sr_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 void sr_log_set_level(enum sr_log_level level);
+
+/* JSON lines (true, the default) or text. */
+void sr_log_set_json(bool json);
 
 /* Parses "debug" | "info" | "warn" | "error"; -EINVAL otherwise. */
 int sr_log_parse_level(const char *s, enum sr_log_level *out);

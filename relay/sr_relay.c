@@ -296,6 +296,7 @@ void rs_emit_op(struct rsess *s, const struct vt_op *op)
 void rs_emit_raw(struct rsess *s, const char *buf, size_t len)
 {
 	struct sr_relay *r = s->r;
+	r->vt_bytes += len;
 	for (size_t i = 0; i < r->nhooks; i++)
 		if (r->hooks[i] && r->hooks[i]->on_raw)
 			r->hooks[i]->on_raw(r->hooks[i]->data, s->id, buf, len);
@@ -950,6 +951,11 @@ void sr_relay_save(struct sr_relay *r)
 {
 	if (r)
 		rs_save(r);
+}
+
+uint64_t sr_relay_vt_bytes(const struct sr_relay *r)
+{
+	return r ? r->vt_bytes : 0;
 }
 
 size_t sr_relay_nhosts(const struct sr_relay *r)

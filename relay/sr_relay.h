@@ -145,6 +145,9 @@ size_t sr_relay_list(const struct sr_relay *r, const char **ids, size_t max);
 cJSON *sr_relay_state_section(struct sr_relay *r, const char *name);
 void sr_relay_save(struct sr_relay *r);
 
+/* Bytes of program output fed to the sessions' screens since start. */
+uint64_t sr_relay_vt_bytes(const struct sr_relay *r);
+
 /* The configured hosts (for status, and tests that drop a connection). */
 size_t sr_relay_nhosts(const struct sr_relay *r);
 struct sr_host *sr_relay_host(const struct sr_relay *r, size_t i);

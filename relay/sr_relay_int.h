@@ -70,7 +70,8 @@ struct sr_relay {
 	struct sr_state *state;
 	struct sr_projects projects;
 	struct sr_timer *wait_timer; /* gives up on starts waiting for a host */
-	uint64_t env_warned; /* SM_CONTAINER_ENV names already reported unset */
+	uint64_t env_warned;
+	uint64_t vt_bytes; /* program output fed to the screens (metrics) */ /* SM_CONTAINER_ENV names already reported unset */
 	bool freeing;
 };
 

@@ -70,6 +70,7 @@ int sr_cmd_serve(int argc, char **argv)
 		return 2;
 	}
 	sr_log_set_level(cfg.log_level);
+	sr_log_set_json(cfg.log_json);
 	if (cfg.nvm_hosts == 0) {
 		fprintf(stderr, "smrelay serve: no VM host configured (set SM_VM_HOST)\n");
 		sr_config_free(&cfg);

@@ -374,9 +374,13 @@ Test(mm_bot, transcript_posts)
 	b = body_of(c);
 	cr_assert_str_eq(str(b, "message"), "```\n$ make\nbuilding\n```");
 	cJSON_Delete(b);
-	/* ... and the next live text is a new post below it */
+	int hist = W.ncalls - 1;
+	/* ... and the next live text is a new post below it, once the history
+	 * write is done (one write on its way per thread keeps the order) */
 	live.text = "100%\n$ ";
 	mm_bot_on_op(B, "sess0001", &live);
+	cr_assert_eq(W.ncalls, hist + 1, "nothing new while the history write is on its way");
+	complete(hist, "live1");
 	c = last();
 	cr_assert_str_eq(c->method, "POST");
 	int creating = W.ncalls - 1;
@@ -393,6 +397,25 @@ Test(mm_bot, transcript_posts)
 	b = body_of(c);
 	cr_assert_str_eq(str(b, "message"), "```\n100%\n```");
 	cJSON_Delete(b);
+	/* a burst of commits while that write is on its way: ONE write later,
+	 * the lines merged in order (the REST budget is shared) */
+	int busy = W.ncalls - 1;
+	const char *l3[] = {"a"}, *l4[] = {"b", "c"}, *l5[] = {"d"};
+	struct vt_op c3 = {.kind = VT_OP_COMMIT, .lines = l3, .nlines = 1};
+	struct vt_op c4 = {.kind = VT_OP_COMMIT, .lines = l4, .nlines = 2};
+	struct vt_op c5 = {.kind = VT_OP_COMMIT, .lines = l5, .nlines = 1};
+	mm_bot_on_op(B, "sess0001", &c3);
+	mm_bot_on_op(B, "sess0001", &c4);
+	mm_bot_on_op(B, "sess0001", &c5);
+	cr_assert_eq(W.ncalls, busy + 1);
+	complete(busy, "live2");
+	cr_assert_eq(W.ncalls, busy + 2);
+	c = last();
+	cr_assert_str_eq(c->method, "POST");
+	b = body_of(c);
+	cr_assert_str_eq(str(b, "message"), "```\na\nb\nc\nd\n```");
+	cJSON_Delete(b);
+	complete(W.ncalls - 1, "hist3");
 	/* the state changes are announced in the thread */
 	mm_bot_on_state(B, "sess0001", 0, 1, "Socket error: disconnected");
 	b = body_of(last());
