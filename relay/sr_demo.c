@@ -383,7 +383,7 @@ int sr_cmd_demo(int argc, char **argv)
 			fprintf(stderr, "smrelay demo: %s\n", err);
 	}
 	if (rc == 0) {
-		health = (struct sr_health){.relay = d.relay, .chat = NULL};
+		health = (struct sr_health){.relay = d.relay, .chat = NULL, .fw = fw};
 		rc = sr_health_routes(http, &health);
 	}
 	if (rc == 0) {

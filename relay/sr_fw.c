@@ -2,6 +2,7 @@
 #include "sr_fw.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,44 @@ struct sr_fw {
 	enum fw_scope scope;
 	struct sr_relay *relay;
 	struct sr_relay_hooks hooks;
+	struct sr_loop *loop;
+	struct sr_timer *probe; /* readiness: the backend answers a list */
+	int probe_rc;           /* 1 before the first answer */
+	char probe_msg[300];
+	bool probing;
 };
+
+#define PROBE_MS 60000u
+
+static void probed(void *data, int rc, const char *const *hosts, size_t n, const char *msg)
+{
+	(void)hosts;
+	(void)n;
+	struct sr_fw *f = data;
+	f->probing = false;
+	if (rc < 0 && f->probe_rc >= 0)
+		sr_log(SR_LOG_WARN, "firewall: not answering: %s", msg ? msg : "");
+	f->probe_rc = rc;
+	snprintf(f->probe_msg, sizeof(f->probe_msg), "%s", msg ? msg : "");
+}
+
+static void probe_cb(struct sr_timer *t, void *data)
+{
+	struct sr_fw *f = data;
+	sr_timer_rearm(t, PROBE_MS);
+	if (f->probing)
+		return;
+	if (fw_list(f->fw, probed, f) == 0) {
+		f->probing = true;
+		sr_pollsync_update(f->ps);
+	}
+}
+
+int sr_fw_ready(const struct sr_fw *f, const char **why)
+{
+	*why = f->probe_rc < 0 ? f->probe_msg : "";
+	return f->probe_rc >= 0;
+}
 
 static size_t poll_fn(void *obj, struct pollfd *fds, size_t max, uint64_t *deadline)
 {
@@ -69,9 +107,13 @@ int sr_fw_new(struct sr_loop *loop, const struct sr_config *c, struct sr_fw **ou
 		.preapproved = (const char *const *)c->fw_preapproved,
 		.log = fw_log_line,
 	};
+	f->loop = loop;
+	f->probe_rc = 1;
 	int rc = fw_new(&o, &f->fw, err, errlen);
 	if (rc == 0)
 		rc = sr_pollsync_new(loop, poll_fn, step_fn, f->fw, &f->ps);
+	if (rc == 0) /* the first probe soon after start, then every minute */
+		rc = sr_loop_timer(loop, 1000, probe_cb, f, &f->probe);
 	if (rc < 0) {
 		sr_fw_free(f);
 		return rc;
@@ -87,6 +129,8 @@ void sr_fw_free(struct sr_fw *f)
 		return;
 	if (f->relay)
 		sr_relay_remove_hooks(f->relay, &f->hooks);
+	if (f->probe)
+		sr_timer_cancel(f->probe);
 	sr_pollsync_free(f->ps);
 	fw_free(f->fw);
 	free(f->deny);

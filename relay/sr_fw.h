@@ -38,6 +38,10 @@ void sr_fw_deny(struct sr_fw *f, const char *session, const char *host, const ch
 		const char *reason);
 void sr_fw_session_ended(struct sr_fw *f, const char *session);
 
+/* 1 while the backend answers (a list every minute), else 0 with the
+ * reason in *why (valid until the next probe). Readiness. */
+int sr_fw_ready(const struct sr_fw *f, const char **why);
+
 /* Listens to the relay: when a session ends, its session-scoped approvals
  * go (sr_fw_session_ended). The relay must outlive f. */
 int sr_fw_follow(struct sr_fw *f, struct sr_relay *relay);

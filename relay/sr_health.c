@@ -40,6 +40,13 @@ static void readyz(void *data, const struct sr_http_req *req, struct sr_http_res
 		if (!sr_relay_nhosts(h->relay))
 			cJSON_AddItemToArray(why, cJSON_CreateString("no VM host configured"));
 	}
+	const char *fw_why = NULL;
+	if (h->fw && !sr_fw_ready(h->fw, &fw_why)) {
+		char line[400];
+		snprintf(line, sizeof(line), "firewall (%s) is not answering: %s",
+			 fw_backend_name(sr_fw_get(h->fw)), fw_why);
+		cJSON_AddItemToArray(why, cJSON_CreateString(line));
+	}
 	if (h->chat && !sr_chat_connected(h->chat))
 		cJSON_AddItemToArray(why, cJSON_CreateString("Mattermost is not connected"));
 	int ok = cJSON_GetArraySize(why) == 0;

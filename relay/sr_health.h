@@ -3,7 +3,8 @@
  * listener.
  *
  *   /healthz  200 while the process serves requests
- *   /readyz   200 when at least one VM host is connected and, with chat
+ *   /readyz   200 when at least one VM host is connected, the firewall
+ *             backend answers (a list every minute) and, with chat
  *             configured, the Mattermost WebSocket is up; 503 otherwise,
  *             with the reasons in the JSON body
  *   /metrics  Prometheus text: sessions by state, VM hosts up, pending
@@ -16,12 +17,14 @@
 #define SR_HEALTH_H
 
 #include "sr_chat.h"
+#include "sr_fw.h"
 #include "sr_http.h"
 #include "sr_relay.h"
 
 struct sr_health {
 	struct sr_relay *relay;
 	struct sr_chat *chat; /* NULL without Mattermost */
+	struct sr_fw *fw;     /* NULL: not checked */
 };
 
 int sr_health_routes(struct sr_http *http, struct sr_health *h);

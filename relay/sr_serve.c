@@ -4,6 +4,7 @@
  * running on their VMs; the next start reattaches them. */
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "sr_fw.h"
 #include "sr_health.h"
 #include "sr_http.h"
+#include "sr_webchat.h"
 #include "sr_log.h"
 #include "sr_loop.h"
 #include "sr_relay.h"
@@ -82,6 +84,7 @@ int sr_cmd_serve(int argc, char **argv)
 	struct sr_fw *fw = NULL;
 	struct sr_http *http = NULL;
 	struct sr_chat *chat = NULL;
+	struct sr_webchat *ops = NULL; /* the operator's view on the HTTP listener */
 	struct sr_health health = {0};
 	char *sock = NULL;
 	int rc = sr_loop_new(&loop);
@@ -114,8 +117,26 @@ int sr_cmd_serve(int argc, char **argv)
 		if (rc < 0)
 			fprintf(stderr, "smrelay serve: %s\n", err);
 	}
+	const char *tok = getenv("SM_WEBCHAT_TOKEN");
+	bool loopback = !strncmp(cfg.listen_addr, "127.", 4) || !strncmp(cfg.listen_addr, "[::1]", 5) ||
+			!strncmp(cfg.listen_addr, "localhost:", 10);
+	if (rc == 0 && chat && !loopback && !(tok && *tok)) {
+		/* a generated token would have to be logged to be usable, and
+		 * secrets never go to the log: no operator view without one */
+		sr_log(SR_LOG_INFO, "operator view off: SM_LISTEN_ADDR is not loopback; set "
+				    "SM_WEBCHAT_TOKEN to enable it");
+	} else if (rc == 0 && chat) {
+		/* with Mattermost as the chat, the page is the operator's view:
+		 * sessions, pending approvals, audit */
+		struct sr_webchat_opts wo = {.loop = loop, .cfg = &cfg, .relay = relay, .fw = fw,
+					     .http = http, .token = tok && *tok ? tok : NULL,
+					     .chat = chat};
+		rc = sr_webchat_new(&wo, &ops, err, sizeof(err));
+		if (rc < 0)
+			fprintf(stderr, "smrelay serve: operator view: %s\n", err);
+	}
 	if (rc == 0) {
-		health = (struct sr_health){.relay = relay, .chat = chat};
+		health = (struct sr_health){.relay = relay, .chat = chat, .fw = fw};
 		rc = sr_health_routes(http, &health);
 	}
 	if (rc == 0) {
@@ -145,6 +166,7 @@ int sr_cmd_serve(int argc, char **argv)
 	}
 	/* hook holders before the relay; the listener after the chat */
 	sr_ctl_free(ctl);
+	sr_webchat_free(ops);
 	sr_chat_free(chat);
 	sr_http_free(http);
 	sr_fw_free(fw);
