@@ -330,7 +330,7 @@ Test(relay, start_type_resize_stop)
 	wait_ready();
 	char id[16];
 	start_ok((const char *[]){"demo"}, 1, id);
-	char *scr = wait_screen(id, "tui-ready");
+	char *scr = wait_screen(id, "secret="); /* the banner's last line */
 	char want[512];
 	snprintf(want, sizeof(want), "pwd=%s/demo\ninline=1\nsecret=s3cr3t 'quoted' $(id)\n", TMP);
 	cr_assert_not_null(strstr(scr, want), "screen:\n%s", scr);
@@ -661,7 +661,7 @@ Test(relay, repository_clone_worktree_and_lock)
 
 	char a[16], b[16], c[16], err[512];
 	start_ok((const char *[]){"acme/api"}, 1, a);
-	char *scr = wait_screen(a, "tui-ready");
+	char *scr = wait_screen(a, "secret="); /* the banner's last line */
 	char want[600];
 	snprintf(want, sizeof(want), "pwd=%s/repos/github.com/acme/api\n", TMP);
 	cr_assert_not_null(strstr(scr, want), "%s", scr);
@@ -682,7 +682,7 @@ Test(relay, repository_clone_worktree_and_lock)
 
 	/* a worktree works in parallel */
 	start_ok((const char *[]){"acme/api", "--worktree=fix-1"}, 2, b);
-	scr = wait_screen(b, "tui-ready");
+	scr = wait_screen(b, "secret="); /* the banner's last line */
 	snprintf(want, sizeof(want), "pwd=%s/worktrees/acme/api/fix-1\n", TMP);
 	cr_assert_not_null(strstr(scr, want), "%s", scr);
 	free(scr);
@@ -721,7 +721,7 @@ Test(relay, podman_runtime_creates_and_removes_the_container)
 	wait_ready();
 	char id[16];
 	start_ok((const char *[]){"demo"}, 1, id);
-	char *scr = wait_screen(id, "tui-ready");
+	char *scr = wait_screen(id, "secret="); /* the banner's last line */
 	char want[600];
 	snprintf(want, sizeof(want), "pwd=%s/demo\ninline=1\nsecret=container-secret\n", TMP);
 	cr_assert_not_null(strstr(scr, want), "%s", scr);
