@@ -18,6 +18,8 @@ struct list {
 	size_t n;
 };
 
+#define LIVE_SHARE 5 /* one request in five for live edits, when they wait */
+
 struct mm_pacer {
 	double rate, burst;
 	unsigned max_inflight, max_429;
@@ -230,7 +232,16 @@ struct mm_pacer_entry *mm_pacer_next(struct mm_pacer *p, uint64_t now, uint64_t 
 
 	struct mm_pacer_entry *pick = NULL;
 	uint64_t later = UINT64_MAX;
-	for (int i = 0; i < MM_PRIO_COUNT && !pick; i++)
+	/* Strict priorities, except that every LIVE_SHARE-th request goes to a
+	 * live edit when one waits: under a saturated budget history would
+	 * otherwise starve the live screens (bench_chat at 100 sessions). */
+	int order[MM_PRIO_COUNT + 1], no = 0;
+	if (p->sent % LIVE_SHARE == LIVE_SHARE - 1)
+		order[no++] = MM_PRIO_LIVE;
+	for (int i = 0; i < MM_PRIO_COUNT; i++)
+		order[no++] = i;
+	for (int oi = 0; oi < no && !pick; oi++) {
+		int i = order[oi];
 		for (struct mm_pacer_entry *e = p->q[i].head; e; e = e->next) {
 			if (e->not_before > now) {
 				if (e->not_before < later)
@@ -242,6 +253,7 @@ struct mm_pacer_entry *mm_pacer_next(struct mm_pacer *p, uint64_t now, uint64_t 
 			pick = e;
 			break;
 		}
+	}
 	if (!pick) {
 		*wake = later;
 		return NULL;

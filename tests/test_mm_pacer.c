@@ -115,6 +115,37 @@ Test(mm_pacer, priorities)
 	mm_pacer_free(p);
 }
 
+Test(mm_pacer, live_edits_get_a_share_under_a_backlog)
+{
+	struct mm_pacer_opts o = {.rate_per_sec = 1, .burst = 1, .max_inflight = 10};
+	struct mm_pacer *p = mm_pacer_new(&o, 0);
+	struct req hist[12], live;
+	for (int i = 0; i < 12; i++) {
+		init_req(&hist[i], i + 1, MM_PRIO_HISTORY, NULL);
+		mm_pacer_push(p, &hist[i].e, 0);
+	}
+	init_req(&live, 100, MM_PRIO_LIVE, NULL);
+	mm_pacer_push(p, &live.e, 0);
+	int order[13], n = 0;
+	uint64_t wake;
+	for (uint64_t t = 0; t <= 20000 && n < 13; t += 1000)
+		n += drain(p, t, order + n, 13 - n, &wake);
+	cr_assert_eq(n, 13);
+	/* the live edit does not wait behind the whole history backlog */
+	int at = -1;
+	for (int i = 0; i < n; i++)
+		if (order[i] == 100)
+			at = i;
+	cr_assert_eq(at, 4, "the live edit went out as request %d", at);
+	/* history keeps its own order */
+	for (int i = 0, prev = 0; i < n; i++)
+		if (order[i] != 100) {
+			cr_assert_gt(order[i], prev);
+			prev = order[i];
+		}
+	mm_pacer_free(p);
+}
+
 Test(mm_pacer, coalescing_keeps_place_and_newest)
 {
 	struct mm_pacer_opts o = {.rate_per_sec = 1, .burst = 1, .max_inflight = 10};
