@@ -6,11 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "mm_bot.h"
 #include "mm_conn.h"
+#include "sr_bot_io.h"
 #include "sr_log.h"
 #include "sr_pollsync.h"
 
@@ -28,6 +28,7 @@ struct sr_chat {
 	struct sr_relay_hooks hooks;
 	struct sr_timer *save;
 	struct sr_timer *tick; /* expires pending approvals */
+	struct sr_bot_link link; /* the bot's io context */
 	bool up;
 	bool closing; /* mm_conn_free is cancelling requests: no new ones */
 };
@@ -74,8 +75,8 @@ static void dirty(struct sr_chat *c)
 
 /* ---- the bot's io -------------------------------------------------------------- */
 
-static long io_rest(void *ctx, const char *method, const char *path, const cJSON *body, int prio,
-		    const char *key, mm_bot_rest_cb cb, void *data)
+static long chat_rest(void *ctx, const char *method, const char *path, const cJSON *body, int prio,
+		      const char *key, mm_bot_rest_cb cb, void *data)
 {
 	struct sr_chat *c = ctx;
 	if (c->closing)
@@ -86,76 +87,9 @@ static long io_rest(void *ctx, const char *method, const char *path, const cJSON
 	return h;
 }
 
-static int io_start(void *ctx, int argc, const char *const *argv, const char *owner,
-		    mm_bot_done_cb done, void *data, char *id_out, char *err, size_t errlen)
+static void link_changed(void *data)
 {
-	struct sr_chat *c = ctx;
-	return sr_relay_start(c->relay, argc, argv, owner, done, data, id_out, err, errlen);
-}
-
-static int io_stop(void *ctx, const char *id, mm_bot_done_cb done, void *data, char *err,
-		   size_t errlen)
-{
-	struct sr_chat *c = ctx;
-	return sr_relay_stop(c->relay, id, done, data, err, errlen);
-}
-
-static int io_send(void *ctx, const char *id, const char *text)
-{
-	struct sr_chat *c = ctx;
-	return sr_relay_send_text(c->relay, id, text);
-}
-
-static int io_keys(void *ctx, const char *id, const char *spec, char *err, size_t errlen)
-{
-	struct sr_chat *c = ctx;
-	return sr_relay_send_keys(c->relay, id, spec, err, errlen);
-}
-
-static int io_resize(void *ctx, const char *id, unsigned cols, unsigned rows)
-{
-	struct sr_chat *c = ctx;
-	return sr_relay_resize(c->relay, id, cols, rows);
-}
-
-static int io_describe(void *ctx, const char *id, char *buf, size_t len)
-{
-	struct sr_chat *c = ctx;
-	struct sr_relay_info in;
-	if (sr_relay_info(c->relay, id, &in) < 0)
-		return -ENOENT;
-	long long age = (long long)(time(NULL) - in.created);
-	snprintf(buf, len, "%s, %s on %s, owner %s, %lld min, %ux%u", sr_rstate_name(in.state),
-		 in.project ? in.project : "?", in.host ? in.host : "?", in.owner ? in.owner : "?",
-		 age / 60, in.cols, in.rows);
-	return 0;
-}
-
-static int io_check(void *ctx, const char *host, char *norm, size_t nlen, char *why, size_t wlen)
-{
-	struct sr_chat *c = ctx;
-	return sr_fw_check(c->fw, host, norm, nlen, why, wlen);
-}
-
-static int io_approve(void *ctx, const char *session, const char *host, const char *user,
-		      mm_bot_fw_cb done, void *data)
-{
-	struct sr_chat *c = ctx;
-	dirty(c);
-	return sr_fw_approve(c->fw, session, host, user, done, data);
-}
-
-static void io_deny(void *ctx, const char *session, const char *host, const char *user)
-{
-	struct sr_chat *c = ctx;
-	dirty(c);
-	sr_fw_deny(c->fw, session, host, user, "denied in chat");
-}
-
-static int io_random(void *ctx, void *buf, size_t n)
-{
-	(void)ctx;
-	return getrandom(buf, n, 0) == (ssize_t)n ? 0 : -EIO;
+	dirty(data);
 }
 
 /* ---- connection and relay events ---------------------------------------------- */
@@ -260,11 +194,11 @@ int sr_chat_new(struct sr_loop *loop, const struct sr_config *cfg, struct sr_rel
 		.callback_url = cb_url,
 		.approvers = (const char *const *)cfg->approvers,
 		.approval_ttl_s = cfg->approval_ttl_s,
-		.io = {.ctx = c, .rest = io_rest, .start = io_start, .stop = io_stop,
-		       .send_text = io_send, .send_keys = io_keys, .resize = io_resize,
-		       .describe = io_describe, .check_host = io_check, .approve = io_approve,
-		       .deny = io_deny, .random = io_random},
 	};
+	c->link = (struct sr_bot_link){.relay = relay, .fw = fw, .deny_reason = "denied in chat",
+				       .rest = chat_rest, .rest_ctx = c, .changed = link_changed,
+				       .changed_data = c};
+	sr_bot_io_fill(&bo.io, &c->link);
 	int rc = mm_bot_new(&bo, &c->bot, err, errlen);
 	if (rc == 0) {
 		const cJSON *saved = sr_relay_state_section(relay, "chat");

@@ -13,6 +13,7 @@
 
 #include "mm_bot.h"
 #include "mm_render.h"
+#include "sr_bot_io.h"
 #include "sr_log.h"
 #include "sr_webchat_page.h"
 
@@ -56,6 +57,7 @@ struct sr_webchat {
 	struct sr_http *http;
 	struct mm_bot *bot;  /* NULL in the operator's view */
 	struct sr_chat *chat; /* Mattermost, for the operator's view */
+	struct sr_bot_link link; /* the bot's io context */
 	struct sr_relay_hooks hooks;
 	bool hooked, routed;
 	struct sr_timer *tick;
@@ -679,83 +681,16 @@ static void ws_sessions_changed(struct sr_webchat *w)
 
 /* ---- the bot's io -------------------------------------------------------------------- */
 
-static long io_rest(void *ctx, const char *method, const char *path, const cJSON *body, int prio,
-		    const char *key, mm_bot_rest_cb cb, void *data)
+static long web_rest(void *ctx, const char *method, const char *path, const cJSON *body, int prio,
+		     const char *key, mm_bot_rest_cb cb, void *data)
 {
 	(void)prio; /* answered at once: nothing waits long enough to reorder */
 	return sr_webchat_rest(ctx, method, path, body, key, cb, data);
 }
 
-static int io_start(void *ctx, int argc, const char *const *argv, const char *owner,
-		    mm_bot_done_cb done, void *data, char *id_out, char *err, size_t errlen)
+static void link_changed(void *data)
 {
-	struct sr_webchat *w = ctx;
-	int rc = sr_relay_start(w->relay, argc, argv, owner, done, data, id_out, err, errlen);
-	ws_sessions_changed(w);
-	return rc;
-}
-
-static int io_stop(void *ctx, const char *id, mm_bot_done_cb done, void *data, char *err,
-		   size_t errlen)
-{
-	struct sr_webchat *w = ctx;
-	return sr_relay_stop(w->relay, id, done, data, err, errlen);
-}
-
-static int io_send(void *ctx, const char *id, const char *text)
-{
-	struct sr_webchat *w = ctx;
-	return sr_relay_send_text(w->relay, id, text);
-}
-
-static int io_keys(void *ctx, const char *id, const char *spec, char *err, size_t errlen)
-{
-	struct sr_webchat *w = ctx;
-	return sr_relay_send_keys(w->relay, id, spec, err, errlen);
-}
-
-static int io_resize(void *ctx, const char *id, unsigned cols, unsigned rows)
-{
-	struct sr_webchat *w = ctx;
-	return sr_relay_resize(w->relay, id, cols, rows);
-}
-
-static int io_describe(void *ctx, const char *id, char *buf, size_t len)
-{
-	struct sr_webchat *w = ctx;
-	struct sr_relay_info in;
-	if (sr_relay_info(w->relay, id, &in) < 0)
-		return -ENOENT;
-	long long age = (long long)(time(NULL) - in.created);
-	snprintf(buf, len, "%s, %s on %s, owner %s, %lld min, %ux%u", sr_rstate_name(in.state),
-		 in.project ? in.project : "?", in.host ? in.host : "?", in.owner ? in.owner : "?",
-		 age / 60, in.cols, in.rows);
-	return 0;
-}
-
-static int io_check(void *ctx, const char *host, char *norm, size_t nlen, char *why, size_t wlen)
-{
-	struct sr_webchat *w = ctx;
-	return sr_fw_check(w->fw, host, norm, nlen, why, wlen);
-}
-
-static int io_approve(void *ctx, const char *session, const char *host, const char *user,
-		      mm_bot_fw_cb done, void *data)
-{
-	struct sr_webchat *w = ctx;
-	return sr_fw_approve(w->fw, session, host, user, done, data);
-}
-
-static void io_deny(void *ctx, const char *session, const char *host, const char *user)
-{
-	struct sr_webchat *w = ctx;
-	sr_fw_deny(w->fw, session, host, user, "denied in the web chat");
-}
-
-static int io_random(void *ctx, void *buf, size_t n)
-{
-	(void)ctx;
-	return getrandom(buf, n, 0) == (ssize_t)n ? 0 : -EIO;
+	ws_sessions_changed(data);
 }
 
 /* ---- the relay's hooks ----------------------------------------------------------------- */
@@ -1433,11 +1368,11 @@ int sr_webchat_new(const struct sr_webchat_opts *o, struct sr_webchat **out, cha
 		.callback_url = cb_url,
 		.approvers = (const char *const *)o->cfg->approvers,
 		.approval_ttl_s = o->cfg->approval_ttl_s,
-		.io = {.ctx = w, .rest = io_rest, .start = io_start, .stop = io_stop,
-		       .send_text = io_send, .send_keys = io_keys, .resize = io_resize,
-		       .describe = io_describe, .check_host = io_check, .approve = io_approve,
-		       .deny = io_deny, .random = io_random},
 	};
+	w->link = (struct sr_bot_link){.relay = w->relay, .fw = w->fw,
+				       .deny_reason = "denied in the web chat", .rest = web_rest,
+				       .rest_ctx = w, .changed = link_changed, .changed_data = w};
+	sr_bot_io_fill(&bo.io, &w->link);
 	w->chat = o->chat;
 	if (rc == 0 && !w->chat)
 		rc = mm_bot_new(&bo, &w->bot, err, errlen);
