@@ -26,6 +26,7 @@
 #include "sr_loop.h"
 #include "sr_relay.h"
 #include "sshd_harness.h"
+#include "relay_env.h"
 
 #define GUARD_S 40.0
 
@@ -39,31 +40,6 @@ static struct sr_chat *CH;
 static struct sr_config C;
 static char TMP[256];
 
-static struct kv {
-	char name[64];
-	char value[1024];
-} ENV[40];
-static size_t NENV;
-
-static void env_set(const char *name, const char *value)
-{
-	for (size_t i = 0; i < NENV; i++)
-		if (!strcmp(ENV[i].name, name)) {
-			snprintf(ENV[i].value, sizeof(ENV[i].value), "%s", value);
-			return;
-		}
-	snprintf(ENV[NENV].name, sizeof(ENV[NENV].name), "%s", name);
-	snprintf(ENV[NENV].value, sizeof(ENV[NENV].value), "%s", value);
-	NENV++;
-}
-
-static const char *env_get(const char *name)
-{
-	for (size_t i = 0; i < NENV; i++)
-		if (!strcmp(ENV[i].name, name))
-			return ENV[i].value;
-	return NULL;
-}
 
 static double now_s(void)
 {
@@ -94,7 +70,7 @@ static void teardown(void)
 		}
 		TMP[0] = '\0';
 	}
-	NENV = 0;
+	renv_reset();
 	sr_log_set_level(SR_LOG_INFO);
 }
 
@@ -287,27 +263,27 @@ static void setup(void)
 	snprintf(buf, sizeof(buf), "%s/demo", TMP);
 	mkdir(buf, 0755);
 	snprintf(buf, sizeof(buf), "127.0.0.1:%u", D.port);
-	env_set("SM_VM_HOST", buf);
-	env_set("SM_VM_USER", D.user);
-	env_set("SM_VM_SSH_KEY_PATH", D.user_key);
-	env_set("SM_VM_KNOWN_HOSTS", D.known_hosts);
-	env_set("SM_CONTAINER_RUNTIME", "none");
-	env_set("SM_CLAUDE_COMMAND", path);
+	renv_set("SM_VM_HOST", buf);
+	renv_set("SM_VM_USER", D.user);
+	renv_set("SM_VM_SSH_KEY_PATH", D.user_key);
+	renv_set("SM_VM_KNOWN_HOSTS", D.known_hosts);
+	renv_set("SM_CONTAINER_RUNTIME", "none");
+	renv_set("SM_CLAUDE_COMMAND", path);
 	snprintf(buf, sizeof(buf), "{\"demo\": \"%s/demo\"}", TMP);
-	env_set("SM_PROJECTS", buf);
+	renv_set("SM_PROJECTS", buf);
 	snprintf(buf, sizeof(buf), "%s/state", TMP);
-	env_set("SM_STATE_DIR", buf);
-	env_set("SM_CONTAINER_ENV", "SMRELAY_UNSET_VAR");
-	env_set("SM_COLS", "80");
-	env_set("SM_ROWS", "24");
-	env_set("SM_MM_URL", F.url);
-	env_set("SM_MM_TOKEN", F.bot_token);
-	env_set("SM_ALLOWED_USERS", "alice");
-	env_set("SM_LISTEN_ADDR", "127.0.0.1:0");
+	renv_set("SM_STATE_DIR", buf);
+	renv_set("SM_CONTAINER_ENV", "SMRELAY_UNSET_VAR");
+	renv_set("SM_COLS", "80");
+	renv_set("SM_ROWS", "24");
+	renv_set("SM_MM_URL", F.url);
+	renv_set("SM_MM_TOKEN", F.bot_token);
+	renv_set("SM_ALLOWED_USERS", "alice");
+	renv_set("SM_LISTEN_ADDR", "127.0.0.1:0");
 	snprintf(buf, sizeof(buf), "%s/audit.jsonl", TMP);
-	env_set("SM_AUDIT_LOG", buf);
+	renv_set("SM_AUDIT_LOG", buf);
 	char err[1024];
-	cr_assert_eq(sr_config_load(&C, env_get, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(sr_config_load(&C, renv_get, err, sizeof(err)), 0, "%s", err);
 	daemon_up();
 	wait_connected();
 }

@@ -31,6 +31,7 @@
 #include "sr_ssh.h"
 #include "sr_ssh_driver.h"
 #include "vt_screen.h"
+#include "relay_env.h"
 
 #define GUARD_S 20.0
 #define NSESS 4
@@ -934,32 +935,6 @@ Test(local, holder_flow)
 
 /* ---- the whole relay on SM_VM_HOST=local ------------------------------------------- */
 
-static struct kv {
-	char name[64];
-	char value[1024];
-} ENV[24];
-static size_t NENV;
-
-static void env_set(const char *name, const char *value)
-{
-	for (size_t i = 0; i < NENV; i++)
-		if (!strcmp(ENV[i].name, name)) {
-			snprintf(ENV[i].value, sizeof(ENV[i].value), "%s", value);
-			return;
-		}
-	cr_assert_lt(NENV, sizeof(ENV) / sizeof(ENV[0]));
-	snprintf(ENV[NENV].name, sizeof(ENV[NENV].name), "%s", name);
-	snprintf(ENV[NENV].value, sizeof(ENV[NENV].value), "%s", value);
-	NENV++;
-}
-
-static const char *env_get(const char *name)
-{
-	for (size_t i = 0; i < NENV; i++)
-		if (!strcmp(ENV[i].name, name))
-			return ENV[i].value;
-	return NULL;
-}
 
 static struct seen {
 	char id[16];
@@ -1008,7 +983,7 @@ static void relay_setup(void)
 	if (!tmux_available())
 		cr_skip_test("tmux is not installed");
 	memset(SEEN, 0, sizeof(SEEN));
-	NENV = 0;
+	renv_reset();
 	sr_log_set_level(SR_LOG_WARN);
 	snprintf(TMP, sizeof(TMP), "/tmp/smrelay-local-XXXXXX");
 	cr_assert_not_null(mkdtemp(TMP));
@@ -1023,23 +998,23 @@ static void relay_setup(void)
 	snprintf(path, sizeof(path), "%s/demo", TMP);
 	cr_assert_eq(mkdir(path, 0755), 0);
 	/* no SM_VM_USER, key or known_hosts: none needed for local */
-	env_set("SM_VM_HOST", "local");
-	env_set("SM_CONTAINER_RUNTIME", "none");
+	renv_set("SM_VM_HOST", "local");
+	renv_set("SM_CONTAINER_RUNTIME", "none");
 	snprintf(buf, sizeof(buf), "%s/tui.sh", TMP);
-	env_set("SM_CLAUDE_COMMAND", buf);
+	renv_set("SM_CLAUDE_COMMAND", buf);
 	snprintf(buf, sizeof(buf), "{\"demo\": \"%s/demo\"}", TMP);
-	env_set("SM_PROJECTS", buf);
+	renv_set("SM_PROJECTS", buf);
 	snprintf(buf, sizeof(buf), "%s/state", TMP);
-	env_set("SM_STATE_DIR", buf);
+	renv_set("SM_STATE_DIR", buf);
 	snprintf(buf, sizeof(buf), "%s/repos", TMP);
-	env_set("SM_REPOS_BASE_PATH", buf);
+	renv_set("SM_REPOS_BASE_PATH", buf);
 	snprintf(buf, sizeof(buf), "%s/worktrees", TMP);
-	env_set("SM_WORKTREES_PATH", buf);
-	env_set("SM_CONTAINER_ENV", "SMRELAY_TEST_SECRET");
-	env_set("SM_COLS", "80");
-	env_set("SM_ROWS", "24");
+	renv_set("SM_WORKTREES_PATH", buf);
+	renv_set("SM_CONTAINER_ENV", "SMRELAY_TEST_SECRET");
+	renv_set("SM_COLS", "80");
+	renv_set("SM_ROWS", "24");
 	char err[512];
-	cr_assert_eq(sr_config_load(&CFG, env_get, err, sizeof(err)), 0, "config: %s", err);
+	cr_assert_eq(sr_config_load(&CFG, renv_get, err, sizeof(err)), 0, "config: %s", err);
 	struct sr_relay_opts o = {
 		.loop = L,
 		.cfg = &CFG,

@@ -20,6 +20,7 @@
 #include "sr_loop.h"
 #include "sr_relay.h"
 #include "sshd_harness.h"
+#include "relay_env.h"
 
 #define GUARD_S 30.0
 #define MAXS 16
@@ -31,33 +32,6 @@ static struct sr_config C;
 static char TMP[256];
 static char FAKE_ROOT[300];
 
-/* ---- environment for sr_config_load ---- */
-static struct kv {
-	char name[64];
-	char value[2048];
-} ENV[40];
-static size_t NENV;
-
-static void env_set(const char *name, const char *value)
-{
-	for (size_t i = 0; i < NENV; i++)
-		if (!strcmp(ENV[i].name, name)) {
-			snprintf(ENV[i].value, sizeof(ENV[i].value), "%s", value);
-			return;
-		}
-	cr_assert_lt(NENV, sizeof(ENV) / sizeof(ENV[0]));
-	snprintf(ENV[NENV].name, sizeof(ENV[NENV].name), "%s", name);
-	snprintf(ENV[NENV].value, sizeof(ENV[NENV].value), "%s", value);
-	NENV++;
-}
-
-static const char *env_get(const char *name)
-{
-	for (size_t i = 0; i < NENV; i++)
-		if (!strcmp(ENV[i].name, name))
-			return ENV[i].value;
-	return NULL;
-}
 
 /* ---- what the hooks saw ---- */
 struct seen {
@@ -152,7 +126,7 @@ static void teardown(void)
 		TMP[0] = '\0';
 	}
 	memset(SEEN, 0, sizeof(SEEN));
-	NENV = 0;
+	renv_reset();
 	sr_log_set_level(SR_LOG_INFO);
 }
 
@@ -197,24 +171,24 @@ static void setup(const char *runtime)
 	mkdir(path, 0755);
 	snprintf(path, sizeof(path), "%s/127.0.0.1:%u", TMP, D.port);
 	snprintf(buf, sizeof(buf), "127.0.0.1:%u", D.port);
-	env_set("SM_VM_HOST", buf);
-	env_set("SM_VM_USER", D.user);
-	env_set("SM_VM_SSH_KEY_PATH", D.user_key);
-	env_set("SM_VM_KNOWN_HOSTS", D.known_hosts);
-	env_set("SM_CONTAINER_RUNTIME", runtime);
+	renv_set("SM_VM_HOST", buf);
+	renv_set("SM_VM_USER", D.user);
+	renv_set("SM_VM_SSH_KEY_PATH", D.user_key);
+	renv_set("SM_VM_KNOWN_HOSTS", D.known_hosts);
+	renv_set("SM_CONTAINER_RUNTIME", runtime);
 	snprintf(buf, sizeof(buf), "%s/tui.sh", TMP);
-	env_set("SM_CLAUDE_COMMAND", buf);
+	renv_set("SM_CLAUDE_COMMAND", buf);
 	snprintf(buf, sizeof(buf), "{\"demo\": \"%s/demo\"}", TMP);
-	env_set("SM_PROJECTS", buf);
+	renv_set("SM_PROJECTS", buf);
 	snprintf(buf, sizeof(buf), "%s/state", TMP);
-	env_set("SM_STATE_DIR", buf);
+	renv_set("SM_STATE_DIR", buf);
 	snprintf(buf, sizeof(buf), "%s/repos", TMP);
-	env_set("SM_REPOS_BASE_PATH", buf);
+	renv_set("SM_REPOS_BASE_PATH", buf);
 	snprintf(buf, sizeof(buf), "%s/worktrees", TMP);
-	env_set("SM_WORKTREES_PATH", buf);
-	env_set("SM_CONTAINER_ENV", "SMRELAY_TEST_SECRET");
-	env_set("SM_COLS", "80");
-	env_set("SM_ROWS", "24");
+	renv_set("SM_WORKTREES_PATH", buf);
+	renv_set("SM_CONTAINER_ENV", "SMRELAY_TEST_SECRET");
+	renv_set("SM_COLS", "80");
+	renv_set("SM_ROWS", "24");
 	if (!strcmp(runtime, "podman")) {
 		/* The shim runs under sshd, which passes no environment: a
 		 * wrapper gives it this test's own state root. */
@@ -223,8 +197,8 @@ static void setup(const char *runtime)
 			 "#!/bin/sh\nFAKE_PODMAN_ROOT='%s/fake-root' exec '%s/fake-podman' \"$@\"\n",
 			 TMP, SR_TOOLS_DIR);
 		write_file(FAKE_ROOT, buf, 0755);
-		env_set("SM_CONTAINER_RUNTIME_BIN", FAKE_ROOT);
-		env_set("SM_CONTAINER_IMAGE", "localhost/smrelay-agent:test");
+		renv_set("SM_CONTAINER_RUNTIME_BIN", FAKE_ROOT);
+		renv_set("SM_CONTAINER_IMAGE", "localhost/smrelay-agent:test");
 	}
 }
 
@@ -232,7 +206,7 @@ static void relay_new(void)
 {
 	char err[512];
 	sr_config_free(&C);
-	cr_assert_eq(sr_config_load(&C, env_get, err, sizeof(err)), 0, "config: %s", err);
+	cr_assert_eq(sr_config_load(&C, renv_get, err, sizeof(err)), 0, "config: %s", err);
 	struct sr_relay_opts o = {
 		.loop = L,
 		.cfg = &C,
@@ -488,7 +462,7 @@ static void child_done(void *data, int rc, const char *id, const char *msg)
 static void child_relay(int fd)
 {
 	char err[512];
-	if (sr_config_load(&C, env_get, err, sizeof(err)) < 0)
+	if (sr_config_load(&C, renv_get, err, sizeof(err)) < 0)
 		_exit(2);
 	struct sr_relay_opts o = {.loop = L, .cfg = &C};
 	if (sr_relay_new(&o, &R, err, sizeof(err)) < 0)
@@ -621,7 +595,7 @@ Test(relay, bad_requests_are_refused_clearly)
 Test(relay, host_key_refused)
 {
 	setup("none");
-	env_set("SM_VM_KNOWN_HOSTS", D.wrong_known_hosts);
+	renv_set("SM_VM_KNOWN_HOSTS", D.wrong_known_hosts);
 	relay_new();
 	double end = now_s() + GUARD_S;
 	while (!sr_host_last_error(sr_relay_host(R, 0))[0]) {
@@ -655,7 +629,7 @@ Test(relay, repository_clone_worktree_and_lock)
 	   "mkdir -p ../remote/acme; git clone -q --bare . ../remote/acme/api.git", TMP);
 	char url[512];
 	snprintf(url, sizeof(url), "file://%s/remote/", TMP);
-	env_set("SM_GIT_BASE_URL", url);
+	renv_set("SM_GIT_BASE_URL", url);
 	relay_new();
 	wait_ready();
 

@@ -25,6 +25,7 @@
 #include "sr_loop.h"
 #include "sr_relay.h"
 #include "sshd_harness.h"
+#include "relay_env.h"
 
 #define GUARD_S 30.0
 #define MAXS 16
@@ -35,33 +36,6 @@ static struct sr_relay *R;
 static struct sr_config C;
 static char TMP[256];
 
-/* ---- environment for sr_config_load ---- */
-static struct kv {
-	char name[64];
-	char value[2048];
-} ENV[40];
-static size_t NENV;
-
-static void env_set(const char *name, const char *value)
-{
-	for (size_t i = 0; i < NENV; i++)
-		if (!strcmp(ENV[i].name, name)) {
-			snprintf(ENV[i].value, sizeof(ENV[i].value), "%s", value);
-			return;
-		}
-	cr_assert_lt(NENV, sizeof(ENV) / sizeof(ENV[0]));
-	snprintf(ENV[NENV].name, sizeof(ENV[NENV].name), "%s", name);
-	snprintf(ENV[NENV].value, sizeof(ENV[NENV].value), "%s", value);
-	NENV++;
-}
-
-static const char *env_get(const char *name)
-{
-	for (size_t i = 0; i < NENV; i++)
-		if (!strcmp(ENV[i].name, name))
-			return ENV[i].value;
-	return NULL;
-}
 
 /* ---- what the hooks saw ---- */
 struct seen {
@@ -134,7 +108,7 @@ static void teardown(void)
 		TMP[0] = '\0';
 	}
 	memset(SEEN, 0, sizeof(SEEN));
-	NENV = 0;
+	renv_reset();
 	sr_log_set_level(SR_LOG_INFO);
 }
 
@@ -201,31 +175,31 @@ static void setup(int wrong_key0)
 	snprintf(path, sizeof(path), "%s/demo", TMP);
 	mkdir(path, 0755);
 	snprintf(buf, sizeof(buf), "127.0.0.1:%u,127.0.0.1:%u", D[0].port, D[1].port);
-	env_set("SM_VM_HOSTS", buf);
-	env_set("SM_VM_USER", D[0].user);
-	env_set("SM_VM_SSH_KEY_PATH", D[0].user_key);
-	env_set("SM_VM_KNOWN_HOSTS", kh);
-	env_set("SM_CONTAINER_RUNTIME", "none");
+	renv_set("SM_VM_HOSTS", buf);
+	renv_set("SM_VM_USER", D[0].user);
+	renv_set("SM_VM_SSH_KEY_PATH", D[0].user_key);
+	renv_set("SM_VM_KNOWN_HOSTS", kh);
+	renv_set("SM_CONTAINER_RUNTIME", "none");
 	snprintf(buf, sizeof(buf), "%s/tui.sh", TMP);
-	env_set("SM_CLAUDE_COMMAND", buf);
+	renv_set("SM_CLAUDE_COMMAND", buf);
 	snprintf(buf, sizeof(buf), "{\"demo\": \"%s/demo\"}", TMP);
-	env_set("SM_PROJECTS", buf);
+	renv_set("SM_PROJECTS", buf);
 	snprintf(buf, sizeof(buf), "%s/state", TMP);
-	env_set("SM_STATE_DIR", buf);
+	renv_set("SM_STATE_DIR", buf);
 	snprintf(buf, sizeof(buf), "%s/repos", TMP);
-	env_set("SM_REPOS_BASE_PATH", buf);
+	renv_set("SM_REPOS_BASE_PATH", buf);
 	snprintf(buf, sizeof(buf), "%s/worktrees", TMP);
-	env_set("SM_WORKTREES_PATH", buf);
-	env_set("SM_CONTAINER_ENV", "SMRELAY_TEST_UNSET_VAR");
-	env_set("SM_COLS", "80");
-	env_set("SM_ROWS", "24");
+	renv_set("SM_WORKTREES_PATH", buf);
+	renv_set("SM_CONTAINER_ENV", "SMRELAY_TEST_UNSET_VAR");
+	renv_set("SM_COLS", "80");
+	renv_set("SM_ROWS", "24");
 }
 
 static void relay_new(void)
 {
 	char err[512];
 	sr_config_free(&C);
-	cr_assert_eq(sr_config_load(&C, env_get, err, sizeof(err)), 0, "config: %s", err);
+	cr_assert_eq(sr_config_load(&C, renv_get, err, sizeof(err)), 0, "config: %s", err);
 	struct sr_relay_opts o = {
 		.loop = L,
 		.cfg = &C,

@@ -34,6 +34,7 @@
 #include "sr_relay.h"
 #include "sr_webchat.h"
 #include "sshd_harness.h"
+#include "relay_env.h"
 
 #define GUARD_S 40.0
 
@@ -48,31 +49,6 @@ static struct fake_mm F;
 static struct sr_config C;
 static char TMP[256];
 
-static struct kv {
-	char name[64];
-	char value[1024];
-} ENV[40];
-static size_t NENV;
-
-static void env_set(const char *name, const char *value)
-{
-	for (size_t i = 0; i < NENV; i++)
-		if (!strcmp(ENV[i].name, name)) {
-			snprintf(ENV[i].value, sizeof(ENV[i].value), "%s", value);
-			return;
-		}
-	snprintf(ENV[NENV].name, sizeof(ENV[NENV].name), "%s", name);
-	snprintf(ENV[NENV].value, sizeof(ENV[NENV].value), "%s", value);
-	NENV++;
-}
-
-static const char *env_get(const char *name)
-{
-	for (size_t i = 0; i < NENV; i++)
-		if (!strcmp(ENV[i].name, name))
-			return ENV[i].value;
-	return NULL;
-}
 
 static double now_s(void)
 {
@@ -105,7 +81,7 @@ static void teardown(void)
 		}
 		TMP[0] = '\0';
 	}
-	NENV = 0;
+	renv_reset();
 	sr_log_set_level(SR_LOG_INFO);
 }
 
@@ -124,34 +100,34 @@ static void up(enum vm vm, const char *listen, const char *user, const char *tok
 	cr_assert_eq(sr_loop_new(&L), 0);
 	char buf[1024];
 	if (vm == LOCAL_VM)
-		env_set("SM_VM_HOST", "local");
+		renv_set("SM_VM_HOST", "local");
 	if (vm == SSHD_VM) {
 		cr_assert_eq(sshd_start(&D), 0, "%s", D.err);
 		snprintf(buf, sizeof(buf), "127.0.0.1:%u", D.port);
-		env_set("SM_VM_HOST", buf);
-		env_set("SM_VM_USER", D.user);
-		env_set("SM_VM_SSH_KEY_PATH", D.user_key);
-		env_set("SM_VM_KNOWN_HOSTS", D.known_hosts);
+		renv_set("SM_VM_HOST", buf);
+		renv_set("SM_VM_USER", D.user);
+		renv_set("SM_VM_SSH_KEY_PATH", D.user_key);
+		renv_set("SM_VM_KNOWN_HOSTS", D.known_hosts);
 	}
-	env_set("SM_CONTAINER_RUNTIME", "none");
+	renv_set("SM_CONTAINER_RUNTIME", "none");
 	snprintf(buf, sizeof(buf), "%s demo-tui --fast", SR_SMRELAY_BIN);
-	env_set("SM_CLAUDE_COMMAND", buf);
+	renv_set("SM_CLAUDE_COMMAND", buf);
 	snprintf(buf, sizeof(buf), "%s/demo", TMP);
 	mkdir(buf, 0755);
 	snprintf(buf, sizeof(buf), "{\"demo\": \"%s/demo\"}", TMP);
-	env_set("SM_PROJECTS", buf);
+	renv_set("SM_PROJECTS", buf);
 	snprintf(buf, sizeof(buf), "%s/state", TMP);
-	env_set("SM_STATE_DIR", buf);
-	env_set("SM_CONTAINER_ENV", "SMRELAY_UNSET_VAR");
-	env_set("SM_COLS", "80");
-	env_set("SM_ROWS", "24");
-	if (!env_get("SM_ALLOWED_USERS"))
-		env_set("SM_ALLOWED_USERS", "you");
-	env_set("SM_LISTEN_ADDR", listen);
+	renv_set("SM_STATE_DIR", buf);
+	renv_set("SM_CONTAINER_ENV", "SMRELAY_UNSET_VAR");
+	renv_set("SM_COLS", "80");
+	renv_set("SM_ROWS", "24");
+	if (!renv_get("SM_ALLOWED_USERS"))
+		renv_set("SM_ALLOWED_USERS", "you");
+	renv_set("SM_LISTEN_ADDR", listen);
 	snprintf(buf, sizeof(buf), "%s/audit.jsonl", TMP);
-	env_set("SM_AUDIT_LOG", buf);
+	renv_set("SM_AUDIT_LOG", buf);
 	char err[1024];
-	cr_assert_eq(sr_config_load(&C, env_get, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(sr_config_load(&C, renv_get, err, sizeof(err)), 0, "%s", err);
 	struct sr_relay_opts ro = {.loop = L, .cfg = &C};
 	cr_assert_eq(sr_relay_new(&ro, &R, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(sr_fw_new(L, &C, &FW, err, sizeof(err)), 0, "%s", err);
@@ -887,7 +863,7 @@ Test(webchat, a_token_given_on_loopback_is_required_there_too)
 
 Test(webchat, users_outside_the_allowed_list_are_answered_not_obeyed)
 {
-	env_set("SM_ALLOWED_USERS", "alice");
+	renv_set("SM_ALLOWED_USERS", "alice");
 	up(NO_VM, "127.0.0.1:0", "you", NULL);
 	char root[64];
 	page_post(NULL, "@claude start demo", root, sizeof(root));
@@ -1129,8 +1105,8 @@ Test(webchat, with_mattermost_the_page_is_the_operators_view)
 	if (!fake_mm_available())
 		cr_skip_test("the fake Mattermost needs python3 and python3-aiohttp");
 	cr_assert_eq(fake_mm_start(&F, NULL), 0, "%s", F.err);
-	env_set("SM_MM_URL", F.url);
-	env_set("SM_MM_TOKEN", F.bot_token);
+	renv_set("SM_MM_URL", F.url);
+	renv_set("SM_MM_TOKEN", F.bot_token);
 	up(NO_VM, "127.0.0.1:0", NULL, NULL);
 	struct hres r = http("GET", "/api/posts?since=0", NULL, NULL);
 	cr_assert_eq(r.status, 200);
