@@ -1045,7 +1045,7 @@ int sr_ssh_exec_start(struct sr_ssh *s, const char *cmdline, struct sr_ssh_chan 
 int sr_ssh_pty_start(struct sr_ssh *s, const char *term, unsigned cols, unsigned rows, const char *cmdline,
 		     const struct sr_env *env, struct sr_ssh_chan **out)
 {
-	if (!s || !out || cols == 0 || rows == 0 || cols > 10000 || rows > 10000)
+	if (!s || !out || !size_valid(cols, rows))
 		return -EINVAL;
 	size_t nenv = 0;
 	for (const struct sr_env *e = env; e && e->name; e++) {
@@ -1109,15 +1109,11 @@ ssize_t sr_ssh_chan_read(struct sr_ssh_chan *c, void *buf, size_t n)
 		return srl_chan_read(c->local, buf, n);
 	if (!c->pty)
 		return -EINVAL;
-	size_t avail = buf_used(&c->in);
-	if (avail) {
-		if (n > avail)
-			n = avail;
-		/* Freeing room may let libssh's backlog in: step again. */
-		if (avail >= PTY_IN_CAP)
+	if (buf_used(&c->in)) {
+		bool was_full;
+		n = buf_take(&c->in, buf, n, &was_full);
+		if (was_full) /* freeing room may let libssh's backlog in */
 			c->ssh->kick = true;
-		memcpy(buf, c->in.p + c->in.off, n);
-		buf_consume(&c->in, n);
 		return (ssize_t)n;
 	}
 	if (c->st == CH_FAILED)
@@ -1137,12 +1133,8 @@ int sr_ssh_chan_write(struct sr_ssh_chan *c, const void *buf, size_t n)
 		return c->err_code;
 	if (c->st == CH_ENDED || c->eof_wanted || c->write_closed || c->remote_closed)
 		return -EPIPE;
-	if (buf_used(&c->wq) + n > WRITE_CAP)
-		return -ENOBUFS;
-	if (n == 0)
-		return 0;
-	int rc = buf_add(&c->wq, buf, n);
-	if (rc)
+	int rc = buf_queue(&c->wq, buf, n);
+	if (rc || n == 0)
 		return rc;
 	c->ssh->kick = true;
 	return 0;
@@ -1170,7 +1162,7 @@ int sr_ssh_chan_resize(struct sr_ssh_chan *c, unsigned cols, unsigned rows)
 {
 	if (c->local)
 		return srl_chan_resize(c->local, cols, rows);
-	if (!c->pty || cols == 0 || rows == 0 || cols > 10000 || rows > 10000)
+	if (!c->pty || !size_valid(cols, rows))
 		return -EINVAL;
 	if (c->st == CH_FAILED)
 		return c->err_code;
@@ -1208,10 +1200,8 @@ int sr_ssh_exec_result(const struct sr_ssh_chan *c, struct sr_ssh_exec_result *o
 	int rc = sr_ssh_chan_exit(c, &out->exit);
 	if (rc)
 		return rc;
-	out->out = c->in.p ? c->in.p + c->in.off : "";
-	out->out_len = buf_used(&c->in);
-	out->err = c->err.p ? c->err.p + c->err.off : "";
-	out->err_len = buf_used(&c->err);
+	out->out = buf_str(&c->in, &out->out_len);
+	out->err = buf_str(&c->err, &out->err_len);
 	out->truncated = c->truncated;
 	return 0;
 }

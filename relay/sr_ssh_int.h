@@ -13,6 +13,7 @@
 #define SR_SSH_INT_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,42 @@ static inline void buf_consume(struct buf *b, size_t n)
 	b->off += n;
 	if (b->off == b->len)
 		b->off = b->len = 0;
+}
+
+/* Moves up to n buffered bytes to dst; returns how many. *was_full says
+ * whether the buffer had reached PTY_IN_CAP (the transport held its source
+ * back and must read again). */
+static inline size_t buf_take(struct buf *b, void *dst, size_t n, bool *was_full)
+{
+	size_t avail = buf_used(b);
+	if (n > avail)
+		n = avail;
+	*was_full = avail >= PTY_IN_CAP;
+	memcpy(dst, b->p + b->off, n);
+	buf_consume(b, n);
+	return n;
+}
+
+/* Queues n bytes of channel input: all or nothing, within WRITE_CAP.
+ * 0, -ENOBUFS, -ENOMEM. */
+static inline int buf_queue(struct buf *wq, const void *data, size_t n)
+{
+	if (buf_used(wq) + n > WRITE_CAP)
+		return -ENOBUFS;
+	return n ? buf_add(wq, data, n) : 0;
+}
+
+/* The buffer's bytes as a C string for exec results ("" when empty). */
+static inline const char *buf_str(const struct buf *b, size_t *len)
+{
+	*len = buf_used(b);
+	return b->p ? b->p + b->off : "";
+}
+
+/* A window size both transports accept. */
+static inline bool size_valid(unsigned cols, unsigned rows)
+{
+	return cols && rows && cols <= 10000 && rows <= 10000;
 }
 
 /* Zeroes memory in a way the compiler may not drop (explicit_bzero is not

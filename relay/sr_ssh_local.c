@@ -988,15 +988,11 @@ ssize_t srl_chan_read(struct srl_chan *c, void *buf, size_t n)
 {
 	if (!c->pty)
 		return -EINVAL;
-	size_t avail = buf_used(&c->out);
-	if (avail) {
-		if (n > avail)
-			n = avail;
-		/* Room again below the cap: the master is read again next step. */
-		if (avail >= PTY_IN_CAP)
+	if (buf_used(&c->out)) {
+		bool was_full;
+		n = buf_take(&c->out, buf, n, &was_full);
+		if (was_full) /* room again below the cap: read the master next step */
 			c->l->kick = true;
-		memcpy(buf, c->out.p + c->out.off, n);
-		buf_consume(&c->out, n);
 		return (ssize_t)n;
 	}
 	if (c->st == LC_FAILED)
@@ -1012,12 +1008,8 @@ int srl_chan_write(struct srl_chan *c, const void *buf, size_t n)
 		return c->err_code;
 	if (c->st == LC_ENDED || c->eof_wanted || c->write_closed)
 		return -EPIPE;
-	if (buf_used(&c->wq) + n > WRITE_CAP)
-		return -ENOBUFS;
-	if (n == 0)
-		return 0;
-	int rc = buf_add(&c->wq, buf, n);
-	if (rc)
+	int rc = buf_queue(&c->wq, buf, n);
+	if (rc || n == 0)
 		return rc;
 	c->l->kick = true;
 	return 0;
@@ -1042,7 +1034,7 @@ int srl_chan_send_eof(struct srl_chan *c)
 
 int srl_chan_resize(struct srl_chan *c, unsigned cols, unsigned rows)
 {
-	if (!c->pty || cols == 0 || rows == 0 || cols > 10000 || rows > 10000)
+	if (!c->pty || !size_valid(cols, rows))
 		return -EINVAL;
 	if (c->st == LC_FAILED)
 		return c->err_code;
@@ -1076,10 +1068,8 @@ int srl_exec_result(const struct srl_chan *c, struct sr_ssh_exec_result *out)
 	int rc = srl_chan_exit(c, &out->exit);
 	if (rc)
 		return rc;
-	out->out = c->out.p ? c->out.p + c->out.off : "";
-	out->out_len = buf_used(&c->out);
-	out->err = c->err.p ? c->err.p + c->err.off : "";
-	out->err_len = buf_used(&c->err);
+	out->out = buf_str(&c->out, &out->out_len);
+	out->err = buf_str(&c->err, &out->err_len);
 	out->truncated = c->truncated;
 	return 0;
 }
