@@ -32,6 +32,7 @@
 #include "sr_container.h"
 #include "sr_envwrap.h"
 #include "sr_holder.h"
+#include "test_support.h"
 
 #define GUARD_S 20.0
 #define FAKE SR_TOOLS_DIR "/fake-podman"
@@ -40,21 +41,6 @@ static char DIR_[] = "/tmp/sr_container_XXXXXX";
 static int HAVE_DIR;
 static char ROOT[128]; /* FAKE_PODMAN_ROOT */
 static char EMPTY[128]; /* cwd for the shell runs: must stay empty */
-
-/* ---- running a program with stdin fed and stdout/stderr captured ---- */
-
-struct run {
-	int status; /* exit status; 128+N when killed by signal N; -1 on a hang */
-	char *out, *err;
-	size_t outlen, errlen;
-};
-
-static void run_free(struct run *r)
-{
-	free(r->out);
-	free(r->err);
-	*r = (struct run){0};
-}
 
 static double now_s(void)
 {
@@ -69,120 +55,9 @@ static void nap(void)
 	nanosleep(&ts, NULL);
 }
 
-static void append(char **buf, size_t *len, const char *p, size_t n)
-{
-	char *b = realloc(*buf, *len + n + 1);
-	cr_assert_not_null(b);
-	memcpy(b + *len, p, n);
-	*len += n;
-	b[*len] = '\0';
-	*buf = b;
-}
-
-/* Reads what fd has now; returns 0 at EOF, 1 otherwise. */
-static int drain(int fd, char **buf, size_t *len)
-{
-	char tmp[4096];
-	for (;;) {
-		ssize_t n = read(fd, tmp, sizeof(tmp));
-		if (n > 0) {
-			append(buf, len, tmp, (size_t)n);
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		return n == 0 ? 0 : 1;
-	}
-}
-
-/* Runs argv (argv[0] a path) in dir, writing in[0..inlen) to its stdin and
- * then closing it. Output is collected until the program exits, so a
- * daemon it leaves behind cannot hold the test up. */
-static struct run run_argv(const char *const *argv, const char *dir, const char *in, size_t inlen)
-{
-	int pin[2], pout[2], perr[2];
-	cr_assert_eq(pipe(pin), 0);
-	cr_assert_eq(pipe(pout), 0);
-	cr_assert_eq(pipe(perr), 0);
-	signal(SIGPIPE, SIG_IGN); /* the program may exit without reading */
-	pid_t pid = fork();
-	cr_assert_neq(pid, -1);
-	if (pid == 0) {
-		if (dup2(pin[0], 0) < 0 || dup2(pout[1], 1) < 0 || dup2(perr[1], 2) < 0)
-			_exit(126);
-		for (int i = 0; i < 2; i++) {
-			close(pin[i]);
-			close(pout[i]);
-			close(perr[i]);
-		}
-		if (dir && chdir(dir) != 0)
-			_exit(126);
-		signal(SIGPIPE, SIG_DFL);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(pin[0]);
-	close(pout[1]);
-	close(perr[1]);
-	fcntl(pin[1], F_SETFL, O_NONBLOCK);
-	fcntl(pout[0], F_SETFL, O_NONBLOCK);
-	fcntl(perr[0], F_SETFL, O_NONBLOCK);
-
-	struct run r = {.status = -1};
-	append(&r.out, &r.outlen, "", 0);
-	append(&r.err, &r.errlen, "", 0);
-	size_t off = 0;
-	int win = pin[1], rout = pout[0], rerr = perr[0], st = 0;
-	if (inlen == 0) {
-		close(win);
-		win = -1;
-	}
-	double end = now_s() + GUARD_S;
-	for (;;) {
-		struct pollfd p[3] = {{win, POLLOUT, 0}, {rout, POLLIN, 0}, {rerr, POLLIN, 0}};
-		poll(p, 3, 50);
-		if (win >= 0 && (p[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
-			ssize_t n = write(win, in + off, inlen - off);
-			if (n > 0)
-				off += (size_t)n;
-			if ((n < 0 && errno != EAGAIN && errno != EINTR) || off == inlen) {
-				close(win);
-				win = -1;
-			}
-		}
-		if (rout >= 0 && !drain(rout, &r.out, &r.outlen)) {
-			close(rout);
-			rout = -1;
-		}
-		if (rerr >= 0 && !drain(rerr, &r.err, &r.errlen)) {
-			close(rerr);
-			rerr = -1;
-		}
-		if (waitpid(pid, &st, WNOHANG) == pid) {
-			if (rout >= 0)
-				drain(rout, &r.out, &r.outlen);
-			if (rerr >= 0)
-				drain(rerr, &r.err, &r.errlen);
-			r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-			break;
-		}
-		if (now_s() > end) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			break;
-		}
-	}
-	if (win >= 0)
-		close(win);
-	if (rout >= 0)
-		close(rout);
-	if (rerr >= 0)
-		close(rerr);
-	return r;
-}
 
 /* fake-podman ARGS... (NULL-terminated) with no stdin. */
-#define FAKE_RUN(...) run_argv((const char *const[]){FAKE, __VA_ARGS__, NULL}, NULL, NULL, 0)
+#define FAKE_RUN(...) ts_run_argv((const char *const[]){FAKE, __VA_ARGS__, NULL}, NULL, NULL, 0)
 
 static int count_entries(const char *path)
 {
@@ -263,15 +138,15 @@ static void teardown(void)
 {
 	if (!HAVE_DIR)
 		return;
-	struct run r;
+	struct ts_run r;
 	/* Every container this test made, and their processes. */
 	const char *root = getenv("FAKE_PODMAN_ROOT");
 	if (root && strcmp(root, ROOT) == 0) {
 		r = FAKE_RUN("rm", "-f", "-a");
-		run_free(&r);
+		ts_run_free(&r);
 	}
-	r = run_argv((const char *const[]){"/bin/rm", "-rf", "--", DIR_, NULL}, NULL, NULL, 0);
-	run_free(&r);
+	r = ts_run_argv((const char *const[]){"/bin/rm", "-rf", "--", DIR_, NULL}, NULL, NULL, 0);
+	ts_run_free(&r);
 	HAVE_DIR = 0;
 }
 
@@ -674,15 +549,15 @@ static void assert_inert(const struct sr_argv *a, const char *what)
 	cr_assert_eq(sr_argv_quote(a, &line, err, sizeof(err)), 0, "%s: %s", what, err);
 	char *want = NULL;
 	size_t wantlen = 0;
-	append(&want, &wantlen, "", 0);
+	ts_append(&want, &wantlen, "", 0);
 	for (size_t i = 1; i < a->n; i++)
-		append(&want, &wantlen, a->v[i], strlen(a->v[i]) + 1);
+		ts_append(&want, &wantlen, a->v[i], strlen(a->v[i]) + 1);
 	int tried = 0;
 	for (size_t s = 0; shells[s]; s++) {
 		if (access(shells[s], X_OK) != 0)
 			continue;
 		tried++;
-		struct run r = run_argv((const char *const[]){shells[s], "-c", line, NULL}, EMPTY, NULL, 0);
+		struct ts_run r = ts_run_argv((const char *const[]){shells[s], "-c", line, NULL}, EMPTY, NULL, 0);
 		cr_assert_eq(r.status, 0, "%s, %s: status %d: %s\n%s", what, shells[s], r.status, r.err,
 			     line);
 		cr_assert_eq(r.outlen, wantlen, "%s, %s: %zu bytes, want %zu\n%s", what, shells[s],
@@ -693,7 +568,7 @@ static void assert_inert(const struct sr_argv *a, const char *what)
 			o += strlen(a->v[i + 1]) + 1;
 		}
 		cr_assert_eq(count_entries(EMPTY), 0, "%s, %s: something ran", what, shells[s]);
-		run_free(&r);
+		ts_run_free(&r);
 	}
 	cr_assert_geq(tried, 2);
 	free(want);
@@ -763,11 +638,11 @@ Test(container, hostile_values_inert)
 			sr_argv_free(&a);
 			char *line = NULL;
 			cr_assert_eq(sr_argv_quote(&wrapped, &line, err, sizeof(err)), 0);
-			struct run r = run_argv((const char *const[]){"/bin/sh", "-c", line, NULL}, EMPTY,
+			struct ts_run r = ts_run_argv((const char *const[]){"/bin/sh", "-c", line, NULL}, EMPTY,
 						"A=$(touch pwned9)\nB_2=`x`\n\n", 27);
 			cr_assert_eq(r.status, 0, "%s", r.err);
 			cr_assert_eq(count_entries(EMPTY), 0);
-			run_free(&r);
+			ts_run_free(&r);
 			free(line);
 			sr_argv_free(&wrapped);
 
@@ -795,11 +670,11 @@ static int tmux_available(void)
 }
 
 /* Quotes a and runs it as an exec channel would: `/bin/sh -c LINE`. */
-static struct run run_quoted(const struct sr_argv *a, const char *in, size_t inlen)
+static struct ts_run run_quoted(const struct sr_argv *a, const char *in, size_t inlen)
 {
 	char *line = NULL, err[256] = "";
 	cr_assert_eq(sr_argv_quote(a, &line, err, sizeof(err)), 0, "%s", err);
-	struct run r = run_argv((const char *const[]){"/bin/sh", "-c", line, NULL}, EMPTY, in, inlen);
+	struct ts_run r = ts_run_argv((const char *const[]){"/bin/sh", "-c", line, NULL}, EMPTY, in, inlen);
 	free(line);
 	return r;
 }
@@ -839,7 +714,7 @@ Test(container, flow_with_fake_podman)
 
 	/* create */
 	cr_assert_eq(sr_container_create_argv(&s, &a, err, sizeof(err)), 0, "%s", err);
-	struct run r = run_quoted(&a, NULL, 0);
+	struct ts_run r = run_quoted(&a, NULL, 0);
 	sr_argv_free(&a);
 	cr_assert_eq(r.status, 0, "create: %s", r.err);
 	cr_assert_eq(r.outlen, 65, "%s", r.out);
@@ -847,7 +722,7 @@ Test(container, flow_with_fake_podman)
 	char cid[65];
 	memcpy(cid, r.out, 64);
 	cid[64] = '\0';
-	run_free(&r);
+	ts_run_free(&r);
 
 	/* running prints the short id */
 	cr_assert_eq(sr_container_running_argv(&s, &a, err, sizeof(err)), 0, "%s", err);
@@ -855,7 +730,7 @@ Test(container, flow_with_fake_podman)
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert_eq(r.outlen, 13, "%s", r.out);
 	cr_assert_eq(memcmp(r.out, cid, 12), 0);
-	run_free(&r);
+	ts_run_free(&r);
 	sr_argv_free(&a);
 
 	/* exec with secrets through envwrap: the values arrive, the line
@@ -888,7 +763,7 @@ Test(container, flow_with_fake_podman)
 	snprintf(want, sizeof(want), "%s\n%s||unset|unset|%s/sub\n", work, secret, work);
 	cr_assert_str_eq(r.out, want);
 	cr_assert_eq(count_entries(EMPTY), 0);
-	run_free(&r);
+	ts_run_free(&r);
 
 	/* attach: TERM set, exit status passed through */
 	make_inner(&inner, (const char *const[]){"sh", "-c", "printf %s \"$TERM\"; exit 3", NULL});
@@ -898,7 +773,7 @@ Test(container, flow_with_fake_podman)
 	sr_argv_free(&a);
 	cr_assert_eq(r.status, 3, "%s", r.err);
 	cr_assert_str_eq(r.out, "xterm-256color");
-	run_free(&r);
+	ts_run_free(&r);
 
 	/* the holder inside the container, started in sr_container_workspace */
 	long tmux_pid = 0;
@@ -910,14 +785,14 @@ Test(container, flow_with_fake_podman)
 		r = run_quoted(&a, NULL, 0);
 		sr_argv_free(&a);
 		cr_assert_eq(r.status, 0, "holder start: %s", r.err);
-		run_free(&r);
+		ts_run_free(&r);
 
 		cr_assert_eq(sr_holder_alive_argv(id, &inner), 0);
 		cr_assert_eq(sr_container_exec_argv(&s, &inner, 0, &a, err, sizeof(err)), 0, "%s", err);
 		sr_argv_free(&inner);
 		r = run_quoted(&a, NULL, 0);
 		cr_assert_eq(r.status, 0, "holder alive: %s", r.err);
-		run_free(&r);
+		ts_run_free(&r);
 
 		sr_argv_free(&a);
 		char sock[SR_CONTAINER_NAME_MAX];
@@ -932,7 +807,7 @@ Test(container, flow_with_fake_podman)
 		tmux_pid = strtol(r.out, NULL, 10);
 		cr_assert_gt(tmux_pid, 0, "%s", r.out);
 		cr_assert(proc_alive(tmux_pid));
-		run_free(&r);
+		ts_run_free(&r);
 
 		/* the program ran in the mounted workdir */
 		char started[512];
@@ -952,7 +827,7 @@ Test(container, flow_with_fake_podman)
 	cr_assert_eq(sr_container_name(id, name, sizeof(name)), 0);
 	strcat(name, "\n");
 	cr_assert_str_eq(r.out, name);
-	run_free(&r);
+	ts_run_free(&r);
 	cr_assert_not(marked_process_exists(cid));
 	if (tmux_pid)
 		cr_assert_not(proc_alive(tmux_pid), "the tmux server survived rm");
@@ -961,13 +836,13 @@ Test(container, flow_with_fake_podman)
 	r = run_quoted(&a, NULL, 0);
 	cr_assert_eq(r.status, 1);
 	cr_assert_not_null(strstr(r.err, "no such container"), "%s", r.err);
-	run_free(&r);
+	ts_run_free(&r);
 	sr_argv_free(&a);
 	cr_assert_eq(sr_container_running_argv(&s, &a, err, sizeof(err)), 0, "%s", err);
 	r = run_quoted(&a, NULL, 0);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert_str_eq(r.out, "");
-	run_free(&r);
+	ts_run_free(&r);
 	sr_argv_free(&a);
 }
 
@@ -980,7 +855,7 @@ static void fake_start(const char *name, const char *src, char cid[65])
 	snprintf(vol, sizeof(vol), "%s:/workspace", src);
 	char label[128];
 	snprintf(label, sizeof(label), "smrelay.session=%s", name);
-	struct run r = FAKE_RUN("run", "-d", "--init", "--name", name, "--label", label, "--network",
+	struct ts_run r = FAKE_RUN("run", "-d", "--init", "--name", name, "--label", label, "--network",
 				"none", "--memory", "1g", "--cpus", "2", "-v", vol, "-w", "/workspace",
 				"img:1", "sleep", "infinity");
 	cr_assert_eq(r.status, 0, "run %s: %s", name, r.err);
@@ -988,7 +863,7 @@ static void fake_start(const char *name, const char *src, char cid[65])
 	cr_assert(is_hex(r.out, 64));
 	memcpy(cid, r.out, 64);
 	cid[64] = '\0';
-	run_free(&r);
+	ts_run_free(&r);
 }
 
 static void make_src(char *src, size_t len)
@@ -1006,46 +881,46 @@ Test(fake_podman, run_ps_inspect_rm)
 	cr_assert_str_neq(cid, cid2);
 
 	/* ps -q: short ids, filtered by exact label */
-	struct run r = FAKE_RUN("ps", "-q", "--filter", "label=smrelay.session=c1");
+	struct ts_run r = FAKE_RUN("ps", "-q", "--filter", "label=smrelay.session=c1");
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	char want[64];
 	snprintf(want, sizeof(want), "%.12s\n", cid);
 	cr_assert_str_eq(r.out, want);
-	run_free(&r);
+	ts_run_free(&r);
 	r = FAKE_RUN("ps", "-q", "--filter=label=smrelay.session=nope");
 	cr_assert_eq(r.status, 0);
 	cr_assert_str_eq(r.out, "");
-	run_free(&r);
+	ts_run_free(&r);
 	r = FAKE_RUN("ps", "-q", "--no-trunc", "--filter", "label=smrelay.session");
 	cr_assert_eq(r.status, 0);
 	cr_assert_eq(r.outlen, 2 * 65, "%s", r.out);
 	cr_assert_not_null(strstr(r.out, cid));
 	cr_assert_not_null(strstr(r.out, cid2));
-	run_free(&r);
+	ts_run_free(&r);
 	r = FAKE_RUN("ps");
 	cr_assert_eq(r.status, 0);
 	cr_assert_not_null(strstr(r.out, "CONTAINER ID"));
 	cr_assert_not_null(strstr(r.out, "img:1"));
 	cr_assert_not_null(strstr(r.out, " c12\n"));
-	run_free(&r);
+	ts_run_free(&r);
 	r = FAKE_RUN("ps", "--filter", "bogus=1");
 	cr_assert_eq(r.status, 125);
-	run_free(&r);
+	ts_run_free(&r);
 
 	r = FAKE_RUN("inspect", "-f", "{{.State.Running}}", "c1");
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert_str_eq(r.out, "true\n");
-	run_free(&r);
+	ts_run_free(&r);
 	r = FAKE_RUN("inspect", "--format", "{{.Id}}", "c1");
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert_eq(strncmp(r.out, cid, 64), 0);
-	run_free(&r);
+	ts_run_free(&r);
 
 	/* rm without -f refuses a running container */
 	r = FAKE_RUN("rm", "c1");
 	cr_assert_eq(r.status, 2);
 	cr_assert_not_null(strstr(r.err, "container state improper"), "%s", r.err);
-	run_free(&r);
+	ts_run_free(&r);
 	/* by id prefix, with -f */
 	char prefix[13];
 	snprintf(prefix, sizeof(prefix), "%.12s", cid);
@@ -1053,35 +928,35 @@ Test(fake_podman, run_ps_inspect_rm)
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	snprintf(want, sizeof(want), "%s\n", prefix);
 	cr_assert_str_eq(r.out, want);
-	run_free(&r);
+	ts_run_free(&r);
 	cr_assert_not(marked_process_exists(cid));
 	cr_assert(marked_process_exists(cid2));
 
 	r = FAKE_RUN("inspect", "-f", "{{.State.Running}}", "c1");
 	cr_assert_eq(r.status, 125);
 	cr_assert_str_eq(r.err, "Error: no such object: \"c1\"\n");
-	run_free(&r);
+	ts_run_free(&r);
 	r = FAKE_RUN("ps", "-a", "-q");
 	snprintf(want, sizeof(want), "%.12s\n", cid2);
 	cr_assert_str_eq(r.out, want);
-	run_free(&r);
+	ts_run_free(&r);
 
 	/* missing: exit 1, with or without -f */
 	r = FAKE_RUN("rm", "-f", "c1");
 	cr_assert_eq(r.status, 1);
 	cr_assert_str_eq(r.err, "Error: no container with name or ID \"c1\" found: no such container\n");
-	run_free(&r);
+	ts_run_free(&r);
 	r = FAKE_RUN("rm", "nope");
 	cr_assert_eq(r.status, 1);
-	run_free(&r);
+	ts_run_free(&r);
 	r = FAKE_RUN("rm", "-f", "c12");
 	cr_assert_eq(r.status, 0, "%s", r.err);
-	run_free(&r);
+	ts_run_free(&r);
 	cr_assert_not(marked_process_exists(cid2));
 	r = FAKE_RUN("ps", "-a");
 	cr_assert_eq(r.status, 0);
 	cr_assert_null(strchr(strchr(r.out, '\n') + 1, '\n'), "%s", r.out); /* header only */
-	run_free(&r);
+	ts_run_free(&r);
 }
 
 Test(fake_podman, run_errors)
@@ -1090,36 +965,36 @@ Test(fake_podman, run_errors)
 	make_src(src, sizeof(src));
 	snprintf(vol, sizeof(vol), "%s:/workspace", src);
 
-	struct run r = FAKE_RUN("run", "-d", "--bogus", "x", "img", "sleep", "1");
+	struct ts_run r = FAKE_RUN("run", "-d", "--bogus", "x", "img", "sleep", "1");
 	cr_assert_eq(r.status, 125);
 	cr_assert_str_eq(r.err, "Error: unknown flag: --bogus\n");
-	run_free(&r);
+	ts_run_free(&r);
 	r = FAKE_RUN("run", "-d", "--name", "c1");
 	cr_assert_eq(r.status, 125);
 	cr_assert_not_null(strstr(r.err, "requires at least 1 arg"), "%s", r.err);
-	run_free(&r);
+	ts_run_free(&r);
 	r = FAKE_RUN("run", "-d", "--name", "c1", "-v", "/nonexistent-sr-dir:/workspace", "img", "true");
 	cr_assert_eq(r.status, 125);
 	cr_assert_not_null(strstr(r.err, "no such file or directory"), "%s", r.err);
-	run_free(&r);
+	ts_run_free(&r);
 	r = FAKE_RUN("run", "-d", "--name", "../x", "img", "true");
 	cr_assert_eq(r.status, 125);
 	cr_assert_not_null(strstr(r.err, "names must match"), "%s", r.err);
-	run_free(&r);
+	ts_run_free(&r);
 	r = FAKE_RUN("run", "-d", "--name", "c1", "bad image", "true");
 	cr_assert_eq(r.status, 125);
 	cr_assert_not_null(strstr(r.err, "invalid reference format"), "%s", r.err);
-	run_free(&r);
+	ts_run_free(&r);
 
 	fake_start("c1", src, cid);
 	r = FAKE_RUN("run", "-d", "--init", "--name", "c1", "-v", vol, "img", "sleep", "infinity");
 	cr_assert_eq(r.status, 125);
 	cr_assert_not_null(strstr(r.err, "Error: "), "%s", r.err);
 	cr_assert_not_null(strstr(r.err, "name \"c1\" is already in use"), "%s", r.err);
-	run_free(&r);
+	ts_run_free(&r);
 	r = FAKE_RUN("bogus-command");
 	cr_assert_eq(r.status, 125);
-	run_free(&r);
+	ts_run_free(&r);
 }
 
 Test(fake_podman, exec_errors)
@@ -1128,20 +1003,20 @@ Test(fake_podman, exec_errors)
 	make_src(src, sizeof(src));
 	snprintf(vol, sizeof(vol), "%s:/workspace", src);
 
-	struct run r = FAKE_RUN("exec", "nope", "true");
+	struct ts_run r = FAKE_RUN("exec", "nope", "true");
 	cr_assert_eq(r.status, 125);
 	cr_assert_str_eq(r.err, "Error: no container with name or ID \"nope\" found: no such container\n");
-	run_free(&r);
+	ts_run_free(&r);
 
 	/* main process gone: exec refuses, ps hides it, ps -a shows it */
 	r = FAKE_RUN("run", "-d", "--name", "dead", "-v", vol, "img", "sh", "-c", "exit 0");
 	cr_assert_eq(r.status, 0, "%s", r.err);
-	run_free(&r);
+	ts_run_free(&r);
 	double end = now_s() + GUARD_S;
 	for (;;) {
 		r = FAKE_RUN("inspect", "-f", "{{.State.Running}}", "dead");
 		int stopped = strcmp(r.out, "false\n") == 0;
-		run_free(&r);
+		ts_run_free(&r);
 		if (stopped)
 			break;
 		cr_assert(now_s() < end, "the main process did not exit");
@@ -1150,33 +1025,33 @@ Test(fake_podman, exec_errors)
 	r = FAKE_RUN("exec", "dead", "true");
 	cr_assert_eq(r.status, 125);
 	cr_assert_not_null(strstr(r.err, "container state improper"), "%s", r.err);
-	run_free(&r);
+	ts_run_free(&r);
 	r = FAKE_RUN("ps", "-q");
 	cr_assert_str_eq(r.out, "");
-	run_free(&r);
+	ts_run_free(&r);
 	r = FAKE_RUN("ps", "-aq");
 	cr_assert_eq(r.outlen, 13);
-	run_free(&r);
+	ts_run_free(&r);
 	/* a stopped container goes without -f */
 	r = FAKE_RUN("rm", "dead");
 	cr_assert_eq(r.status, 0, "%s", r.err);
-	run_free(&r);
+	ts_run_free(&r);
 
 	fake_start("c1", src, cid);
 	r = FAKE_RUN("exec", "c1");
 	cr_assert_eq(r.status, 125);
 	cr_assert_not_null(strstr(r.err, "non-empty command"), "%s", r.err);
-	run_free(&r);
+	ts_run_free(&r);
 	r = FAKE_RUN("exec", "--privileged", "c1", "true");
 	cr_assert_eq(r.status, 125);
 	cr_assert_str_eq(r.err, "Error: unknown flag: --privileged\n");
-	run_free(&r);
+	ts_run_free(&r);
 	r = FAKE_RUN("exec", "-x", "c1", "true");
 	cr_assert_eq(r.status, 125);
-	run_free(&r);
+	ts_run_free(&r);
 	r = FAKE_RUN("exec", "c1", "/nonexistent/cmd");
 	cr_assert_eq(r.status, 127);
-	run_free(&r);
+	ts_run_free(&r);
 }
 
 Test(fake_podman, exec_environment_cwd_and_mapping)
@@ -1190,7 +1065,7 @@ Test(fake_podman, exec_environment_cwd_and_mapping)
 	cr_assert_eq(setenv("SR_COPY", "copied value $(x)", 1), 0);
 	cr_assert_eq(unsetenv("SR_ABSENT"), 0);
 	cr_assert_eq(setenv("SR_HIDDEN", "host only", 1), 0);
-	struct run r = FAKE_RUN("exec", "--env", "SR_COPY", "--env", "SR_ABSENT", "-e", "SR_SET=a=b c",
+	struct ts_run r = FAKE_RUN("exec", "--env", "SR_COPY", "--env", "SR_ABSENT", "-e", "SR_SET=a=b c",
 				"--env=SR_SET2=", "c1", "sh", "-c",
 				"pwd; printf '%s|%s|%s|%s|%s|%s\\n' \"$SR_COPY\" \"${SR_ABSENT-unset}\" "
 				"\"$SR_SET\" \"${SR_SET2-unset}\" \"${SR_HIDDEN-unset}\" "
@@ -1202,7 +1077,7 @@ Test(fake_podman, exec_environment_cwd_and_mapping)
 		 "%s\ncopied value $(x)|unset|a=b c||unset|c1\n%s\n%s/sub\n/workspacex\nx/workspace\n",
 		 src, src, src);
 	cr_assert_str_eq(r.out, want);
-	run_free(&r);
+	ts_run_free(&r);
 
 	/* -w is mapped too; exit status and -i stdin pass through; without
 	 * -i there is no stdin */
@@ -1210,29 +1085,29 @@ Test(fake_podman, exec_environment_cwd_and_mapping)
 	cr_assert_eq(r.status, 42);
 	snprintf(want, sizeof(want), "%s\n", sub);
 	cr_assert_str_eq(r.out, want);
-	run_free(&r);
-	r = run_argv((const char *const[]){FAKE, "exec", "-i", "c1", "cat", NULL}, NULL, "to stdin", 8);
+	ts_run_free(&r);
+	r = ts_run_argv((const char *const[]){FAKE, "exec", "-i", "c1", "cat", NULL}, NULL, "to stdin", 8);
 	cr_assert_eq(r.status, 0);
 	cr_assert_str_eq(r.out, "to stdin");
-	run_free(&r);
-	r = run_argv((const char *const[]){FAKE, "exec", "c1", "cat", NULL}, NULL, "to stdin", 8);
+	ts_run_free(&r);
+	r = ts_run_argv((const char *const[]){FAKE, "exec", "c1", "cat", NULL}, NULL, "to stdin", 8);
 	cr_assert_eq(r.status, 0);
 	cr_assert_str_eq(r.out, "");
-	run_free(&r);
+	ts_run_free(&r);
 	/* -t sets TERM=xterm unless --env TERM is given */
 	r = FAKE_RUN("exec", "-it", "c1", "sh", "-c", "printf %s \"$TERM\"");
 	cr_assert_str_eq(r.out, "xterm");
-	run_free(&r);
+	ts_run_free(&r);
 	r = FAKE_RUN("exec", "-ti", "--env", "TERM=vt100", "c1", "sh", "-c", "printf %s \"$TERM\"");
 	cr_assert_str_eq(r.out, "vt100");
-	run_free(&r);
+	ts_run_free(&r);
 	r = FAKE_RUN("exec", "c1", "sh", "-c", "printf %s \"${TERM-unset}\"");
 	cr_assert_str_eq(r.out, "unset");
-	run_free(&r);
+	ts_run_free(&r);
 	/* -d: detached, returns at once */
 	r = FAKE_RUN("exec", "-d", "c1", "sh", "-c", "sleep 0.1; touch \"$1\"", "sh", "/workspace/detached");
 	cr_assert_eq(r.status, 0, "%s", r.err);
-	run_free(&r);
+	ts_run_free(&r);
 	char det[512];
 	snprintf(det, sizeof(det), "%s/detached", src);
 	double end = now_s() + GUARD_S;
@@ -1257,7 +1132,7 @@ Test(fake_podman, exec_hostile_arguments_unchanged)
 	for (; args[nargs]; nargs++)
 		argv[n++] = args[nargs];
 	argv[n] = NULL;
-	struct run r = run_argv(argv, EMPTY, NULL, 0);
+	struct ts_run r = ts_run_argv(argv, EMPTY, NULL, 0);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	size_t o = 0;
 	for (size_t i = 0; i < nargs; i++) {
@@ -1268,7 +1143,7 @@ Test(fake_podman, exec_hostile_arguments_unchanged)
 	cr_assert_eq(o, r.outlen);
 	cr_assert_eq(count_entries(EMPTY), 0);
 	cr_assert_eq(count_entries(src), 0);
-	run_free(&r);
+	ts_run_free(&r);
 }
 
 Test(fake_podman, rm_kills_daemonized_tmux)
@@ -1278,14 +1153,14 @@ Test(fake_podman, rm_kills_daemonized_tmux)
 	char src[256], cid[65];
 	make_src(src, sizeof(src));
 	fake_start("c1", src, cid);
-	struct run r = FAKE_RUN("exec", "c1", "tmux", "-L", "x", "-f", "/dev/null", "new-session", "-d",
+	struct ts_run r = FAKE_RUN("exec", "c1", "tmux", "-L", "x", "-f", "/dev/null", "new-session", "-d",
 				"sleep 100");
 	cr_assert_eq(r.status, 0, "%s", r.err);
-	run_free(&r);
+	ts_run_free(&r);
 	r = FAKE_RUN("exec", "c1", "tmux", "-L", "x", "display-message", "-p", "#{pid}");
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	long server = strtol(r.out, NULL, 10);
-	run_free(&r);
+	ts_run_free(&r);
 	cr_assert_gt(server, 0);
 	cr_assert(proc_alive(server));
 	/* the server left the exec's process tree (daemonized) */
@@ -1303,12 +1178,12 @@ Test(fake_podman, rm_kills_daemonized_tmux)
 	r = FAKE_RUN("rm", "-f", "c1");
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert_str_eq(r.out, "c1\n");
-	run_free(&r);
+	ts_run_free(&r);
 	cr_assert_not(proc_alive(server), "the tmux server survived rm -f");
 	cr_assert_not(marked_process_exists(cid));
 	/* tmux agrees: no server on that socket */
-	r = run_argv((const char *const[]){"/bin/sh", "-c", "exec tmux -L x has-session", NULL}, NULL,
+	r = ts_run_argv((const char *const[]){"/bin/sh", "-c", "exec tmux -L x has-session", NULL}, NULL,
 		     NULL, 0);
 	cr_assert_neq(r.status, 0);
-	run_free(&r);
+	ts_run_free(&r);
 }

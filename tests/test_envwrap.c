@@ -19,145 +19,12 @@
 #include <unistd.h>
 
 #include "sr_envwrap.h"
+#include "test_support.h"
 
 #define GUARD_S 20.0 /* only guards hangs */
 
 static char DIR_[] = "/tmp/sr_envwrap_XXXXXX";
 static int HAVE_DIR;
-
-/* ---- running a program with stdin fed and stdout/stderr captured ---- */
-
-struct run {
-	int status; /* exit status; 128+N when killed by signal N; -1 on a hang */
-	char *out, *err;
-	size_t outlen, errlen;
-};
-
-static void run_free(struct run *r)
-{
-	free(r->out);
-	free(r->err);
-	*r = (struct run){0};
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void append(char **buf, size_t *len, const char *p, size_t n)
-{
-	char *b = realloc(*buf, *len + n + 1);
-	cr_assert_not_null(b);
-	memcpy(b + *len, p, n);
-	*len += n;
-	b[*len] = '\0';
-	*buf = b;
-}
-
-/* Reads what fd has now; returns 0 at EOF, 1 otherwise. */
-static int drain(int fd, char **buf, size_t *len)
-{
-	char tmp[4096];
-	for (;;) {
-		ssize_t n = read(fd, tmp, sizeof(tmp));
-		if (n > 0) {
-			append(buf, len, tmp, (size_t)n);
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		return n == 0 ? 0 : 1;
-	}
-}
-
-/* Runs argv (argv[0] a path) in dir, writing in[0..inlen) to its stdin and
- * then closing it. Output is collected until the program exits (a daemon
- * it leaves behind cannot hold the test up). */
-static struct run run_argv(const char *const *argv, const char *dir, const char *in, size_t inlen)
-{
-	int pin[2], pout[2], perr[2];
-	cr_assert_eq(pipe(pin), 0);
-	cr_assert_eq(pipe(pout), 0);
-	cr_assert_eq(pipe(perr), 0);
-	signal(SIGPIPE, SIG_IGN); /* the program may exit without reading */
-	pid_t pid = fork();
-	cr_assert_neq(pid, -1);
-	if (pid == 0) {
-		if (dup2(pin[0], 0) < 0 || dup2(pout[1], 1) < 0 || dup2(perr[1], 2) < 0)
-			_exit(126);
-		for (int i = 0; i < 2; i++) {
-			close(pin[i]);
-			close(pout[i]);
-			close(perr[i]);
-		}
-		if (dir && chdir(dir) != 0)
-			_exit(126);
-		signal(SIGPIPE, SIG_DFL);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(pin[0]);
-	close(pout[1]);
-	close(perr[1]);
-	fcntl(pin[1], F_SETFL, O_NONBLOCK);
-	fcntl(pout[0], F_SETFL, O_NONBLOCK);
-	fcntl(perr[0], F_SETFL, O_NONBLOCK);
-
-	struct run r = {.status = -1};
-	append(&r.out, &r.outlen, "", 0);
-	append(&r.err, &r.errlen, "", 0);
-	size_t off = 0;
-	int win = pin[1], rout = pout[0], rerr = perr[0], st = 0;
-	if (inlen == 0) {
-		close(win);
-		win = -1;
-	}
-	double end = now_s() + GUARD_S;
-	for (;;) {
-		struct pollfd p[3] = {{win, POLLOUT, 0}, {rout, POLLIN, 0}, {rerr, POLLIN, 0}};
-		poll(p, 3, 50);
-		if (win >= 0 && (p[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
-			ssize_t n = write(win, in + off, inlen - off);
-			if (n > 0)
-				off += (size_t)n;
-			if ((n < 0 && errno != EAGAIN && errno != EINTR) || off == inlen) {
-				close(win);
-				win = -1;
-			}
-		}
-		if (rout >= 0 && !drain(rout, &r.out, &r.outlen)) {
-			close(rout);
-			rout = -1;
-		}
-		if (rerr >= 0 && !drain(rerr, &r.err, &r.errlen)) {
-			close(rerr);
-			rerr = -1;
-		}
-		if (waitpid(pid, &st, WNOHANG) == pid) {
-			if (rout >= 0)
-				drain(rout, &r.out, &r.outlen);
-			if (rerr >= 0)
-				drain(rerr, &r.err, &r.errlen);
-			r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-			break;
-		}
-		if (now_s() > end) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			break;
-		}
-	}
-	if (win >= 0)
-		close(win);
-	if (rout >= 0)
-		close(rout);
-	if (rerr >= 0)
-		close(rerr);
-	return r;
-}
 
 static int count_entries(const char *path)
 {
@@ -181,9 +48,9 @@ static void setup(void)
 static void teardown(void)
 {
 	if (HAVE_DIR) {
-		struct run r = run_argv((const char *const[]){"/bin/rm", "-rf", "--", DIR_, NULL}, NULL,
+		struct ts_run r = ts_run_argv((const char *const[]){"/bin/rm", "-rf", "--", DIR_, NULL}, NULL,
 					NULL, 0);
-		run_free(&r);
+		ts_run_free(&r);
 		HAVE_DIR = 0;
 	}
 }
@@ -208,18 +75,18 @@ static char *payload_of(const struct sr_env *env, size_t *len)
 }
 
 /* The wrapped argv as an exec channel runs it: `/bin/sh -c LINE`. */
-static struct run run_line(const struct sr_argv *wrapped, const char *in, size_t inlen)
+static struct ts_run run_line(const struct sr_argv *wrapped, const char *in, size_t inlen)
 {
 	char *line = NULL, err[256] = "";
 	cr_assert_eq(sr_argv_quote(wrapped, &line, err, sizeof(err)), 0, "%s", err);
-	struct run r = run_argv((const char *const[]){"/bin/sh", "-c", line, NULL}, DIR_, in, inlen);
+	struct ts_run r = ts_run_argv((const char *const[]){"/bin/sh", "-c", line, NULL}, DIR_, in, inlen);
 	free(line);
 	return r;
 }
 
 /* The wrapped argv executed directly with its interpreter replaced by
  * shell (the script must work in dash and bash, whichever is /bin/sh). */
-static struct run run_with_shell(const struct sr_argv *wrapped, const char *shell, const char *in,
+static struct ts_run run_with_shell(const struct sr_argv *wrapped, const char *shell, const char *in,
 				 size_t inlen)
 {
 	const char **v = calloc(wrapped->n + 1, sizeof(*v));
@@ -227,7 +94,7 @@ static struct run run_with_shell(const struct sr_argv *wrapped, const char *shel
 	for (size_t i = 0; i < wrapped->n; i++)
 		v[i] = wrapped->v[i];
 	v[0] = shell;
-	struct run r = run_argv(v, DIR_, in, inlen);
+	struct ts_run r = ts_run_argv(v, DIR_, in, inlen);
 	free(v);
 	return r;
 }
@@ -374,11 +241,11 @@ Test(envwrap, hostile_values_reach_inner_literally)
 	struct sr_argv w = {0};
 	build(inner, &w);
 
-	struct run r = run_line(&w, p, len);
+	struct ts_run r = run_line(&w, p, len);
 	cr_assert_eq(r.status, 0, "status %d: %s", r.status, r.err);
 	cr_assert_str_eq(r.out, want);
 	cr_assert_eq(count_entries(DIR_), 0, "something ran");
-	run_free(&r);
+	ts_run_free(&r);
 
 	int tried = 0;
 	for (size_t s = 0; SHELLS[s]; s++) {
@@ -389,7 +256,7 @@ Test(envwrap, hostile_values_reach_inner_literally)
 		cr_assert_eq(r.status, 0, "%s: status %d: %s", SHELLS[s], r.status, r.err);
 		cr_assert_str_eq(r.out, want, "%s", SHELLS[s]);
 		cr_assert_eq(count_entries(DIR_), 0, "%s: something ran", SHELLS[s]);
-		run_free(&r);
+		ts_run_free(&r);
 	}
 	cr_assert_geq(tried, 2);
 	sr_argv_free(&w);
@@ -415,10 +282,10 @@ Test(envwrap, inner_shell_sees_exported_values)
 	for (size_t s = 0; SHELLS[s]; s++) {
 		if (access(SHELLS[s], X_OK) != 0)
 			continue;
-		struct run r = run_with_shell(&w, SHELLS[s], p, len);
+		struct ts_run r = run_with_shell(&w, SHELLS[s], p, len);
 		cr_assert_eq(r.status, 0, "%s: %d %s", SHELLS[s], r.status, r.err);
 		cr_assert_str_eq(r.out, want, "%s", SHELLS[s]);
-		run_free(&r);
+		ts_run_free(&r);
 	}
 	cr_assert_eq(count_entries(DIR_), 0);
 	sr_argv_free(&w);
@@ -444,10 +311,10 @@ Test(envwrap, secret_not_in_command_line)
 		cr_assert_null(strstr(w.v[i], "SECRET"));
 	free(line);
 
-	struct run r = run_line(&w, p, len);
+	struct ts_run r = run_line(&w, p, len);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert_str_eq(r.out, "sk-ant-api03-SECRET-do-not-log\n");
-	run_free(&r);
+	ts_run_free(&r);
 	sr_argv_free(&w);
 	sr_envwrap_payload_free(p, len);
 }
@@ -465,15 +332,15 @@ Test(envwrap, no_variables_and_stdin_left_for_inner)
 	for (size_t s = 0; SHELLS[s]; s++) {
 		if (access(SHELLS[s], X_OK) != 0)
 			continue;
-		struct run r = run_with_shell(&w, SHELLS[s], in, len + 14);
+		struct ts_run r = run_with_shell(&w, SHELLS[s], in, len + 14);
 		cr_assert_eq(r.status, 0, "%s: %s", SHELLS[s], r.err);
 		cr_assert_str_eq(r.out, "unset|rest of stdin\n", "%s", SHELLS[s]);
-		run_free(&r);
+		ts_run_free(&r);
 	}
-	struct run r = run_line(&w, p, len);
+	struct ts_run r = run_line(&w, p, len);
 	cr_assert_eq(r.status, 0);
 	cr_assert_str_eq(r.out, "unset|");
-	run_free(&r);
+	ts_run_free(&r);
 	sr_argv_free(&w);
 	sr_envwrap_payload_free(p, len);
 }
@@ -493,11 +360,11 @@ Test(envwrap, large_value)
 	char *p = payload_of(env, &len);
 	struct sr_argv w = {0};
 	build((const char *const[]){"sh", "-c", "printf %s \"$BIG\"", NULL}, &w);
-	struct run r = run_line(&w, p, len);
+	struct ts_run r = run_line(&w, p, len);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert_eq(r.outlen, n);
 	cr_assert_eq(memcmp(r.out, big, n), 0);
-	run_free(&r);
+	ts_run_free(&r);
 	sr_argv_free(&w);
 	sr_envwrap_payload_free(p, len);
 	free(big);
@@ -507,15 +374,15 @@ Test(envwrap, exit_status_and_malformed_payloads)
 {
 	struct sr_argv w = {0};
 	build((const char *const[]){"sh", "-c", "exit 42", NULL}, &w);
-	struct run r = run_line(&w, "\n", 1);
+	struct ts_run r = run_line(&w, "\n", 1);
 	cr_assert_eq(r.status, 42);
-	run_free(&r);
+	ts_run_free(&r);
 	sr_argv_free(&w);
 
 	build((const char *const[]){"smrelay-no-such-command", NULL}, &w);
 	r = run_line(&w, "\n", 1);
 	cr_assert_eq(r.status, 127, "%d %s", r.status, r.err);
-	run_free(&r);
+	ts_run_free(&r);
 	sr_argv_free(&w);
 
 	/* Cut short (EOF before the empty line), or a line that is not
@@ -545,13 +412,13 @@ Test(envwrap, exit_status_and_malformed_payloads)
 				     bad[i].what);
 			/* bash's own "not a valid identifier" would echo the line */
 			cr_assert_null(strstr(r.err, "=x"), "%s: %s", SHELLS[s], r.err);
-			run_free(&r);
+			ts_run_free(&r);
 		}
 	}
 	/* and the good case does run it */
 	r = run_line(&w, "A=1\n\n", 5);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert_eq(count_entries(DIR_), 1);
-	run_free(&r);
+	ts_run_free(&r);
 	sr_argv_free(&w);
 }
